@@ -1,0 +1,40 @@
+/**
+ * `npm run dev`: the whole service on this machine. Starts the embedded AWS emulator unless
+ * AWS_ENDPOINT_URL is set, provisions it from the CDK stateful stack, serves the API on PORT
+ * (default 3000), pumps the queues into the workers, and stops everything on Ctrl-C.
+ */
+import { startLocalStack } from './local-stack.ts';
+
+const port = Number(process.env.PORT ?? 3000);
+const externalEndpoint = process.env.AWS_ENDPOINT_URL;
+const started = Date.now();
+const log = (line: string) => console.log(`[dev] ${line}`);
+
+const stack = await startLocalStack({
+  port,
+  endpoint: externalEndpoint,
+  emulatorPort: Number(process.env.EMULATOR_PORT ?? 4566),
+  prefix: process.env.RESOURCE_PREFIX ?? 'credit-predictions-dev',
+  visibilityTimeoutSeconds: Number(process.env.LOCAL_VISIBILITY_TIMEOUT ?? 30),
+  log,
+  onRequest: (line) => console.log(line),
+});
+
+const publicUrl = stack.url.replace('127.0.0.1', 'localhost');
+log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+log(`API        ${publicUrl}/v1/health`);
+log(`API docs   ${publicUrl}/docs`);
+log(`OpenAPI    ${publicUrl}/openapi.json`);
+log(`AWS        ${stack.endpoint} (${externalEndpoint ? 'external emulator' : 'embedded moto'})`);
+log('Press Ctrl-C to stop.');
+
+let stopping = false;
+const shutdown = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  log(`${signal}: stopping`);
+  await stack.stop();
+  process.exit(0);
+};
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));

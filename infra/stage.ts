@@ -1,0 +1,42 @@
+/** Deployment stages and the defaults each one picks; `cdk deploy -c stage=prod` selects one. */
+import { RemovalPolicy } from 'aws-cdk-lib';
+
+export type StageName = 'dev' | 'prod';
+
+export interface StageSettings {
+  stage: StageName;
+  /** Production keeps tables and buckets when a stack is deleted. */
+  removalPolicy: RemovalPolicy;
+  /** Origins allowed by CORS on the API and the buckets' presigned uploads. */
+  corsOrigins: string[];
+  selfServiceTopUps: boolean;
+  signupBonus: number;
+  logRetentionDays: number;
+  /** How many times a queue message is received before it goes to its dead-letter queue. */
+  maxReceiveCount: number;
+}
+
+export function stageSettings(stage: string, overrides: { corsOrigins?: string[] } = {}): StageSettings {
+  if (stage !== 'dev' && stage !== 'prod') throw new Error(`Unknown stage "${stage}": use dev or prod.`);
+  const base: StageSettings =
+    stage === 'prod'
+      ? {
+          stage,
+          removalPolicy: RemovalPolicy.RETAIN,
+          corsOrigins: [],
+          selfServiceTopUps: false,
+          signupBonus: 0,
+          logRetentionDays: 90,
+          maxReceiveCount: 5,
+        }
+      : {
+          stage,
+          removalPolicy: RemovalPolicy.DESTROY,
+          corsOrigins: ['http://localhost:3000', 'http://localhost:5173'],
+          selfServiceTopUps: true,
+          signupBonus: 100,
+          logRetentionDays: 14,
+          maxReceiveCount: 3,
+        };
+  return { ...base, ...(overrides.corsOrigins ? { corsOrigins: overrides.corsOrigins } : {}) };
+}

@@ -1,0 +1,154 @@
+/**
+ * Everything that holds data: the table, the buckets and the queues. It lives apart from the
+ * functions and the API so the stateless stack can be destroyed and redeployed without touching data.
+ * The local emulator is provisioned from this same stack's synthesized template.
+ */
+import { Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { functions } from '../shared/api/functions.ts';
+import type { StageSettings } from './stage.ts';
+
+/** Key prefixes that trigger work: uploaded model files and dropped batch files. */
+export const MODEL_UPLOAD_PREFIX = 'uploads/';
+export const BATCH_INBOX_PREFIX = 'inbox/';
+
+export interface StatefulStackProps extends StackProps {
+  settings: StageSettings;
+}
+
+export class StatefulStack extends Stack {
+  readonly table: dynamodb.TableV2;
+  readonly modelsBucket: s3.Bucket;
+  readonly batchBucket: s3.Bucket;
+  readonly modelQueue: sqs.Queue;
+  readonly modelDeadLetterQueue: sqs.Queue;
+  readonly batchQueue: sqs.Queue;
+  readonly batchDeadLetterQueue: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: StatefulStackProps) {
+    super(scope, id, props);
+    const { settings } = props;
+    const production = settings.stage === 'prod';
+
+    this.table = new dynamodb.TableV2(this, 'Table', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      billing: dynamodb.Billing.onDemand(),
+      globalSecondaryIndexes: [
+        {
+          indexName: 'gsi1',
+          partitionKey: { name: 'gsi1pk', type: dynamodb.AttributeType.STRING },
+          sortKey: { name: 'gsi1sk', type: dynamodb.AttributeType.STRING },
+        },
+        {
+          indexName: 'gsi2',
+          partitionKey: { name: 'gsi2pk', type: dynamodb.AttributeType.STRING },
+          sortKey: { name: 'gsi2sk', type: dynamodb.AttributeType.STRING },
+        },
+      ],
+      // Idempotency records, spent refresh tokens and old prediction records expire by themselves.
+      timeToLiveAttribute: 'expiresAt',
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: production,
+      dynamoStream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+      encryption: dynamodb.TableEncryptionV2.awsManagedKey(),
+      removalPolicy: settings.removalPolicy,
+    });
+
+    const accessLogs = new s3.Bucket(this, 'AccessLogsBucket', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+      lifecycleRules: [{ expiration: Duration.days(settings.logRetentionDays) }],
+      removalPolicy: settings.removalPolicy,
+      autoDeleteObjects: !production,
+    });
+    Validations.of(accessLogs).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'This is the access-log bucket itself; logging it into itself would loop.',
+    });
+
+    const uploadCors: s3.CorsRule[] = settings.corsOrigins.length
+      ? [
+          {
+            allowedMethods: [s3.HttpMethods.PUT, s3.HttpMethods.GET],
+            allowedOrigins: settings.corsOrigins,
+            allowedHeaders: ['*'],
+            exposedHeaders: ['ETag'],
+            maxAge: 3000,
+          },
+        ]
+      : [];
+
+    const bucketDefaults = {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      serverAccessLogsBucket: accessLogs,
+      cors: uploadCors,
+      removalPolicy: settings.removalPolicy,
+      autoDeleteObjects: !production,
+    } satisfies s3.BucketProps;
+
+    this.modelsBucket = new s3.Bucket(this, 'ModelsBucket', {
+      ...bucketDefaults,
+      serverAccessLogsPrefix: 'models/',
+      versioned: true,
+      lifecycleRules: [{ abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+    });
+
+    this.batchBucket = new s3.Bucket(this, 'BatchBucket', {
+      ...bucketDefaults,
+      serverAccessLogsPrefix: 'batches/',
+      lifecycleRules: [
+        { abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        { prefix: BATCH_INBOX_PREFIX, expiration: Duration.days(30) },
+        { prefix: 'results/', expiration: Duration.days(30) },
+      ],
+    });
+
+    const queuePair = (name: string, visibilityTimeout: Duration) => {
+      const deadLetterQueue = new sqs.Queue(this, `${name}DeadLetterQueue`, {
+        retentionPeriod: Duration.days(14),
+        enforceSSL: true,
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+      });
+      Validations.of(deadLetterQueue).acknowledge({
+        id: 'AwsSolutions-SQS3',
+        reason: 'This queue is itself a dead-letter queue.',
+      });
+      const queue = new sqs.Queue(this, `${name}Queue`, {
+        visibilityTimeout,
+        retentionPeriod: Duration.days(4),
+        enforceSSL: true,
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: settings.maxReceiveCount },
+      });
+      return { queue, deadLetterQueue };
+    };
+
+    // AWS asks for a visibility timeout of six times the consuming function's timeout.
+    const model = queuePair('Model', Duration.seconds(functions['model-validator'].timeoutSeconds * 6));
+    const batch = queuePair('Batch', Duration.seconds(functions['batch-worker'].timeoutSeconds * 6));
+    this.modelQueue = model.queue;
+    this.modelDeadLetterQueue = model.deadLetterQueue;
+    this.batchQueue = batch.queue;
+    this.batchDeadLetterQueue = batch.deadLetterQueue;
+
+    this.modelsBucket.addEventNotification(
+      s3.EventType.OBJECT_CREATED,
+      new s3n.SqsDestination(this.modelQueue),
+      { prefix: MODEL_UPLOAD_PREFIX },
+    );
+    this.batchBucket.addEventNotification(
+      s3.EventType.OBJECT_CREATED,
+      new s3n.SqsDestination(this.batchQueue),
+      { prefix: BATCH_INBOX_PREFIX },
+    );
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The function list, defined once: the CDK stateless stack creates one Lambda function per entry and
+ * the local gateway and queue pump load the same entry points in process.
+ */
+
+/** What a function may touch; the CDK helper turns each grant into IAM rights plus the env var naming it. */
+export type ResourceGrant =
+  | 'table:read'
+  | 'table:write'
+  | 'models-bucket:read'
+  | 'models-bucket:write'
+  | 'batch-bucket:read'
+  | 'batch-bucket:write'
+  | 'batch-queue:send'
+  | 'model-queue:send'
+  | 'signing-key:read';
+
+interface FunctionBase {
+  /** Entry point, relative to the repository root; it exports `handler`. */
+  entry: string;
+  description: string;
+  memoryMb: number;
+  timeoutSeconds: number;
+  grants: ResourceGrant[];
+  /** Carries onnxruntime-node (shipped as a Lambda layer, not bundled). */
+  usesOnnxRuntime: boolean;
+}
+
+export interface HttpFunction extends FunctionBase {
+  kind: 'http';
+}
+
+export interface QueueWorkerFunction extends FunctionBase {
+  kind: 'queue-worker';
+  queue: 'model-queue' | 'batch-queue';
+  /** SQS messages handed to one invocation. */
+  batchSize: number;
+}
+
+export type FunctionDefinition = HttpFunction | QueueWorkerFunction;
+
+export const functions = {
+  public: {
+    kind: 'http',
+    entry: 'functions/public/handler.ts',
+    description: 'Health, OpenAPI document, Swagger UI and the catch-all for unknown routes',
+    memoryMb: 256,
+    timeoutSeconds: 10,
+    grants: [],
+    usesOnnxRuntime: false,
+  },
+  'model-validator': {
+    kind: 'queue-worker',
+    queue: 'model-queue',
+    batchSize: 5,
+    entry: 'functions/model-validator/handler.ts',
+    description: 'Loads each uploaded ONNX file with onnxruntime and records its signature or why it is invalid',
+    memoryMb: 1024,
+    timeoutSeconds: 120,
+    grants: ['table:read', 'table:write', 'models-bucket:read'],
+    usesOnnxRuntime: true,
+  },
+  'batch-worker': {
+    kind: 'queue-worker',
+    queue: 'batch-queue',
+    batchSize: 1,
+    entry: 'functions/batch-worker/handler.ts',
+    description: 'Streams a batch file from the inbox, predicts it chunk by chunk and writes the results file',
+    memoryMb: 2048,
+    timeoutSeconds: 900,
+    grants: ['table:read', 'table:write', 'models-bucket:read', 'batch-bucket:read', 'batch-bucket:write', 'batch-queue:send'],
+    usesOnnxRuntime: true,
+  },
+} as const satisfies Record<string, FunctionDefinition>;
+
+export type FunctionName = keyof typeof functions;
+export type HttpFunctionName = {
+  [K in FunctionName]: (typeof functions)[K]['kind'] extends 'http' ? K : never;
+}[FunctionName];
+export type QueueWorkerName = Exclude<FunctionName, HttpFunctionName>;
+
+export const functionNames = Object.keys(functions) as FunctionName[];

@@ -1,0 +1,108 @@
+/**
+ * The service's configuration: the only module that reads `process.env`. It is read and validated
+ * once per container (at cold start, on first use) and fails fast with every problem listed.
+ */
+import { z } from 'zod';
+import { ConfigError } from './domain/errors.ts';
+
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((value) => value === 'true' || value === '1');
+
+const commaList = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean),
+);
+
+const optionalName = z.string().min(1).optional();
+
+const envSchema = z.object({
+  STAGE: z.enum(['dev', 'prod']).default('dev'),
+  SERVICE_NAME: z.string().min(1).default('credit-predictions'),
+  LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  /** Set for LocalStack or the embedded emulator; unset in AWS. */
+  AWS_ENDPOINT_URL: z.url().optional(),
+  TABLE_NAME: optionalName,
+  MODELS_BUCKET: optionalName,
+  BATCH_BUCKET: optionalName,
+  MODEL_QUEUE_URL: optionalName,
+  BATCH_QUEUE_URL: optionalName,
+  CORS_ALLOWED_ORIGINS: commaList.optional(),
+  /** Largest accepted request body in bytes (API Gateway itself stops at 10 MB). */
+  MAX_BODY_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+  SELF_SERVICE_TOP_UPS: booleanFlag.optional(),
+  SIGNUP_BONUS: z.coerce.number().int().min(0).max(1_000_000).optional(),
+});
+
+export type Stage = 'dev' | 'prod';
+
+export interface Config {
+  stage: Stage;
+  serviceName: string;
+  logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  region: string;
+  endpointUrl: string | undefined;
+  resources: {
+    tableName: string | undefined;
+    modelsBucket: string | undefined;
+    batchBucket: string | undefined;
+    modelQueueUrl: string | undefined;
+    batchQueueUrl: string | undefined;
+  };
+  corsAllowedOrigins: string[];
+  maxBodyBytes: number;
+  selfServiceTopUps: boolean;
+  signupBonus: number;
+}
+
+/** Safe defaults per stage: production keeps money conservative unless told otherwise. */
+const stageDefaults: Record<Stage, { selfServiceTopUps: boolean; signupBonus: number; cors: string[] }> = {
+  dev: { selfServiceTopUps: true, signupBonus: 100, cors: ['http://localhost:3000', 'http://localhost:5173'] },
+  prod: { selfServiceTopUps: false, signupBonus: 0, cors: [] },
+};
+
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  const defaults = stageDefaults[e.STAGE];
+  return {
+    stage: e.STAGE,
+    serviceName: e.SERVICE_NAME,
+    logLevel: e.LOG_LEVEL,
+    region: e.AWS_REGION,
+    endpointUrl: e.AWS_ENDPOINT_URL,
+    resources: {
+      tableName: e.TABLE_NAME,
+      modelsBucket: e.MODELS_BUCKET,
+      batchBucket: e.BATCH_BUCKET,
+      modelQueueUrl: e.MODEL_QUEUE_URL,
+      batchQueueUrl: e.BATCH_QUEUE_URL,
+    },
+    corsAllowedOrigins: e.CORS_ALLOWED_ORIGINS ?? defaults.cors,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    selfServiceTopUps: e.SELF_SERVICE_TOP_UPS ?? defaults.selfServiceTopUps,
+    signupBonus: e.SIGNUP_BONUS ?? defaults.signupBonus,
+  };
+}
+
+let cached: Config | undefined;
+
+/** The configuration of this container, read from the environment on first use. */
+export function config(): Config {
+  cached ??= loadConfig(process.env);
+  return cached;
+}
+
+/** A resource name that this function needs; missing means the deployment forgot a grant. */
+export function requireResource(name: keyof Config['resources']): string {
+  const value = config().resources[name];
+  if (!value) throw new ConfigError(`This function has no ${name} configured (missing grant in the stack?).`);
+  return value;
+}

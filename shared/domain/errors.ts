@@ -1,0 +1,168 @@
+/**
+ * The one error hierarchy of the service. Every error a client may see is an `AppError` with a stable
+ * `code` (the slug of its problem type), an HTTP status and a message a person can act on. The HTTP
+ * layer turns them into RFC 9457 problem+json in one place; anything else becomes a bare 500.
+ */
+
+export interface FieldError {
+  /** JSON pointer-ish path of the offending field, e.g. `/inputs/input/0` or `query.limit`. */
+  path: string;
+  message: string;
+}
+
+export type ProblemCode =
+  | 'validation-failed'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not-found'
+  | 'method-not-allowed'
+  | 'conflict'
+  | 'idempotency-key-reused'
+  | 'insufficient-credits'
+  | 'spend-cap-reached'
+  | 'rate-limited'
+  | 'model-error'
+  | 'payload-too-large'
+  | 'unsupported-media-type'
+  | 'internal-error';
+
+export const problemTitles: Record<ProblemCode, string> = {
+  'validation-failed': 'Your request is not valid',
+  unauthorized: 'Authentication is required',
+  forbidden: 'You are not allowed to do this',
+  'not-found': 'Not found',
+  'method-not-allowed': 'Method not allowed',
+  conflict: 'Conflict',
+  'idempotency-key-reused': 'Idempotency key reused with a different request',
+  'insufficient-credits': 'Insufficient credits',
+  'spend-cap-reached': 'Daily spend cap reached',
+  'rate-limited': 'Too many requests',
+  'model-error': 'The model failed to produce a prediction',
+  'payload-too-large': 'Payload too large',
+  'unsupported-media-type': 'Unsupported media type',
+  'internal-error': 'Internal server error',
+};
+
+export interface AppErrorOptions {
+  cause?: unknown;
+  errors?: FieldError[];
+  /** Extra members of the problem document (RFC 9457 extension members). */
+  extensions?: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+export class AppError extends Error {
+  readonly errors: FieldError[] | undefined;
+  readonly extensions: Record<string, unknown>;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    readonly code: ProblemCode,
+    readonly status: number,
+    message: string,
+    options: AppErrorOptions = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = new.target.name;
+    this.errors = options.errors;
+    this.extensions = options.extensions ?? {};
+    this.headers = options.headers ?? {};
+  }
+}
+
+export class ValidationError extends AppError {
+  constructor(message: string, errors?: FieldError[], options: Omit<AppErrorOptions, 'errors'> = {}) {
+    super('validation-failed', 400, message, { ...options, errors });
+  }
+}
+
+export class UnauthorizedError extends AppError {
+  constructor(message = 'A valid access token or API key is required.', options: AppErrorOptions = {}) {
+    super('unauthorized', 401, message, {
+      ...options,
+      headers: { 'WWW-Authenticate': 'Bearer', ...options.headers },
+    });
+  }
+}
+
+export class ForbiddenError extends AppError {
+  constructor(message = 'Your role does not allow this action.', options: AppErrorOptions = {}) {
+    super('forbidden', 403, message, options);
+  }
+}
+
+export class NotFoundError extends AppError {
+  constructor(message = 'The requested resource does not exist.', options: AppErrorOptions = {}) {
+    super('not-found', 404, message, options);
+  }
+}
+
+export class MethodNotAllowedError extends AppError {
+  constructor(method: string, path: string, allowed: string[]) {
+    super('method-not-allowed', 405, `${method} is not supported on ${path}.`, {
+      headers: { Allow: allowed.join(', ') },
+    });
+  }
+}
+
+export class ConflictError extends AppError {
+  constructor(message: string, options: AppErrorOptions = {}) {
+    super('conflict', 409, message, options);
+  }
+}
+
+export class IdempotencyKeyReusedError extends AppError {
+  constructor() {
+    super(
+      'idempotency-key-reused',
+      409,
+      'This Idempotency-Key was already used with a different request. Use a new key for a new request.',
+    );
+  }
+}
+
+export class InsufficientCreditsError extends AppError {
+  constructor(
+    readonly balance: number,
+    readonly cost: number,
+  ) {
+    super('insufficient-credits', 402, `This costs ${cost} credits but the balance is ${balance}.`, {
+      extensions: { balance, cost },
+    });
+  }
+}
+
+export class PayloadTooLargeError extends AppError {
+  constructor(message: string) {
+    super('payload-too-large', 413, message);
+  }
+}
+
+export class UnsupportedMediaTypeError extends AppError {
+  constructor(message = 'Send the request body as JSON with Content-Type: application/json.') {
+    super('unsupported-media-type', 415, message);
+  }
+}
+
+export class RateLimitedError extends AppError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super('rate-limited', 429, message, {
+      headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
+      extensions: { retryAfter: Math.max(1, Math.ceil(retryAfterSeconds)) },
+    });
+  }
+}
+
+export class ModelError extends AppError {
+  constructor(message: string, options: AppErrorOptions = {}) {
+    super('model-error', 422, message, options);
+  }
+}
+
+/** A misconfiguration found at cold start. Never shown to clients (it is not an AppError). */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}

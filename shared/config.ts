@@ -32,7 +32,11 @@ const envSchema = z.object({
   BATCH_QUEUE_URL: optionalName,
   CORS_ALLOWED_ORIGINS: commaList.optional(),
   /** Largest accepted request body in bytes (API Gateway itself stops at 10 MB). */
-  MAX_BODY_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
   SELF_SERVICE_TOP_UPS: booleanFlag.optional(),
   SIGNUP_BONUS: z.coerce.number().int().min(0).max(1_000_000).optional(),
 });
@@ -60,7 +64,11 @@ export interface Config {
 
 /** Safe defaults per stage: production keeps money conservative unless told otherwise. */
 const stageDefaults: Record<Stage, { selfServiceTopUps: boolean; signupBonus: number; cors: string[] }> = {
-  dev: { selfServiceTopUps: true, signupBonus: 100, cors: ['http://localhost:3000', 'http://localhost:5173'] },
+  dev: {
+    selfServiceTopUps: true,
+    signupBonus: 100,
+    cors: ['http://localhost:3000', 'http://localhost:5173'],
+  },
   prod: { selfServiceTopUps: false, signupBonus: 0, cors: [] },
 };
 

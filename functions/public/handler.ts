@@ -1,9 +1,9 @@
+import { openApiDocument } from '#shared/api/openapi.ts';
 import { matchRoute } from '#shared/api/routes.ts';
 import { MethodNotAllowedError, NotFoundError } from '#shared/domain/errors.ts';
 import { docsAsset, docsPage } from '#shared/http/docs.ts';
 import { httpFunction } from '#shared/http/http-function.ts';
 import { json } from '#shared/http/responses.ts';
-import { openApiDocument } from '#shared/api/openapi.ts';
 
 export const handler = httpFunction('public', {
   'GET /v1/health': async () => json(200, { status: 'ok' }),

@@ -84,7 +84,9 @@ async function waitUntilUp(endpoint: string, child: ChildProcess, output: () => 
 }
 
 /** Starts moto on the given port (a free one if omitted) and resolves once it answers. */
-export async function startEmulator(options: { port?: number; log?: (line: string) => void } = {}): Promise<Emulator> {
+export async function startEmulator(
+  options: { port?: number; log?: (line: string) => void } = {},
+): Promise<Emulator> {
   await ensureEmulatorInstalled(options.log);
   const port = options.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;

@@ -49,9 +49,13 @@ export function toEvent(request: IncomingMessage, body: Buffer, host: string): A
     if (value === undefined || name === 'cookie') continue;
     headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
   }
-  const cookies = request.headers.cookie?.split(';').map((c) => c.trim()).filter(Boolean);
+  const cookies = request.headers.cookie
+    ?.split(';')
+    .map((c) => c.trim())
+    .filter(Boolean);
   const query: Record<string, string> = {};
-  for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name]},${value}` : value;
+  for (const [name, value] of url.searchParams)
+    query[name] = name in query ? `${query[name]},${value}` : value;
   const { match } = matchRoute(method, url.pathname);
   const routeKey = match ? `${match.route.method} ${match.route.path}` : DEFAULT_ROUTE_KEY;
   const isText = textual.test(headers['content-type'] ?? 'text/plain');
@@ -95,11 +99,17 @@ export function fromResult(result: unknown): {
   cookies: string[];
   body: Buffer;
 } {
-  if (result === undefined || result === null) return { statusCode: 200, headers: {}, cookies: [], body: Buffer.alloc(0) };
+  if (result === undefined || result === null)
+    return { statusCode: 200, headers: {}, cookies: [], body: Buffer.alloc(0) };
   const structured = result as APIGatewayProxyStructuredResultV2;
   if (typeof result !== 'object' || structured.statusCode === undefined) {
     const body = typeof result === 'string' ? result : JSON.stringify(result);
-    return { statusCode: 200, headers: { 'content-type': 'application/json' }, cookies: [], body: Buffer.from(body) };
+    return {
+      statusCode: 200,
+      headers: { 'content-type': 'application/json' },
+      cookies: [],
+      body: Buffer.from(body),
+    };
   }
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(structured.headers ?? {})) headers[name] = String(value);
@@ -148,7 +158,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         return;
       }
       const pathname = new URL(request.url ?? '/', 'http://local').pathname;
-      const isApi = pathname.startsWith('/v1/') || pathname === '/v1' || pathname.startsWith('/docs') || pathname === '/openapi.json' || pathname.startsWith('/.well-known/');
+      const isApi =
+        pathname.startsWith('/v1/') ||
+        pathname === '/v1' ||
+        pathname.startsWith('/docs') ||
+        pathname === '/openapi.json' ||
+        pathname.startsWith('/.well-known/');
       if (!isApi && options.staticFiles && (await options.staticFiles(request, response))) return;
 
       const body = await readBody(request);
@@ -169,7 +184,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         return;
       }
       const answer = fromResult(result);
-      const headers: Record<string, string | string[]> = { ...answer.headers, ...corsHeaders(origin, options.corsOrigins) };
+      const headers: Record<string, string | string[]> = {
+        ...answer.headers,
+        ...corsHeaders(origin, options.corsOrigins),
+      };
       if (answer.cookies.length) headers['set-cookie'] = answer.cookies;
       headers['content-length'] = String(answer.body.length);
       response.writeHead(answer.statusCode, headers);

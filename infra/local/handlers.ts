@@ -13,7 +13,8 @@ export function loadHandler(name: FunctionName): Promise<AnyHandler> {
   let handler = loaded.get(name);
   if (!handler) {
     handler = import(pathToFileURL(join(repositoryRoot, functions[name].entry)).href).then((module) => {
-      if (typeof module.handler !== 'function') throw new Error(`${functions[name].entry} exports no handler`);
+      if (typeof module.handler !== 'function')
+        throw new Error(`${functions[name].entry} exports no handler`);
       return module.handler as AnyHandler;
     });
     loaded.set(name, handler);

@@ -3,7 +3,7 @@
  * another), resources provisioned from the CDK stateful stack, the local gateway and the queue pump.
  * `npm run dev` and every integration test start it through here.
  */
-import type { ServerResponse, IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Emulator, startEmulator } from './emulator.ts';
 import { type Gateway, startGateway } from './gateway.ts';
 import { type LocalResources, provisionLocalResources, resourceEnvironment } from './provision.ts';
@@ -43,15 +43,22 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   process.env.AWS_ACCESS_KEY_ID ??= 'local';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
   let emulator: Emulator | undefined;
-  const endpoint =
-    options.endpoint ??
-    (emulator = await startEmulator({ log, ...(options.emulatorPort ? { port: options.emulatorPort } : {}) })).endpoint;
+  if (!options.endpoint) {
+    emulator = await startEmulator({ log, ...(options.emulatorPort ? { port: options.emulatorPort } : {}) });
+  }
+  const endpoint = options.endpoint ?? emulator?.endpoint;
+  if (!endpoint) throw new Error('No AWS endpoint');
   let gateway: Gateway | undefined;
   let pump: QueuePump | undefined;
   try {
     const resources = await provisionLocalResources(
       { endpoint, region: LOCAL_REGION },
-      { prefix: options.prefix, ...(options.visibilityTimeoutSeconds ? { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds } : {}) },
+      {
+        prefix: options.prefix,
+        ...(options.visibilityTimeoutSeconds
+          ? { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds }
+          : {}),
+      },
     );
     // The functions run in this process and read their configuration from its environment, as a
     // Lambda function reads the variables its stack gave it.
@@ -72,7 +79,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     );
     gateway = await startGateway({
       port: options.port,
-      corsOrigins: (process.env.CORS_ALLOWED_ORIGINS ?? 'http://localhost:3000,http://localhost:5173').split(','),
+      corsOrigins: (process.env.CORS_ALLOWED_ORIGINS ?? 'http://localhost:3000,http://localhost:5173').split(
+        ',',
+      ),
       ...(options.onRequest ? { onRequest: options.onRequest } : {}),
       ...(options.staticFiles ? { staticFiles: options.staticFiles } : {}),
     });

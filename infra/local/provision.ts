@@ -11,8 +11,8 @@ import {
 import { CreateBucketCommand, PutBucketNotificationConfigurationCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { App, type CfnElement, type Stack } from 'aws-cdk-lib';
-import { StatefulStack } from '../stateful-stack.ts';
 import { stageSettings } from '../stage.ts';
+import { StatefulStack } from '../stateful-stack.ts';
 
 export interface LocalResources {
   tableName: string;
@@ -85,7 +85,10 @@ export interface ProvisionOptions {
   visibilityTimeoutSeconds?: number;
 }
 
-export async function provisionLocalResources(target: AwsTarget, options: ProvisionOptions): Promise<LocalResources> {
+export async function provisionLocalResources(
+  target: AwsTarget,
+  options: ProvisionOptions,
+): Promise<LocalResources> {
   const { template, ids } = synthesizeStatefulStack();
   const client = { region: target.region, endpoint: target.endpoint };
   const dynamo = new DynamoDBClient(client);
@@ -110,7 +113,12 @@ export async function provisionLocalResources(target: AwsTarget, options: Provis
         AttributeDefinitions: table.AttributeDefinitions as never,
         ...(indexes?.length ? { GlobalSecondaryIndexes: indexes } : {}),
         ...(table.StreamSpecification
-          ? { StreamSpecification: { StreamEnabled: true, StreamViewType: (table.StreamSpecification as { StreamViewType: never }).StreamViewType } }
+          ? {
+              StreamSpecification: {
+                StreamEnabled: true,
+                StreamViewType: (table.StreamSpecification as { StreamViewType: never }).StreamViewType,
+              },
+            }
           : {}),
       }),
     );
@@ -129,18 +137,29 @@ export async function provisionLocalResources(target: AwsTarget, options: Provis
     const queueArns: Record<string, string> = {};
     const createQueue = async (logicalId: string, queueName: string) => {
       const props = properties(template, logicalId);
-      const redrive = props.RedrivePolicy as { deadLetterTargetArn: unknown; maxReceiveCount: number } | undefined;
+      const redrive = props.RedrivePolicy as
+        | { deadLetterTargetArn: unknown; maxReceiveCount: number }
+        | undefined;
       const attributes: Record<string, string> = {};
       if (redrive) {
         const target = refOf(redrive.deadLetterTargetArn);
         const arn = target ? queueArns[target] : undefined;
         if (!arn) throw new Error(`Dead-letter queue of ${logicalId} is not created yet`);
-        attributes.RedrivePolicy = JSON.stringify({ deadLetterTargetArn: arn, maxReceiveCount: redrive.maxReceiveCount });
-        attributes.VisibilityTimeout = String(options.visibilityTimeoutSeconds ?? props.VisibilityTimeout ?? 30);
+        attributes.RedrivePolicy = JSON.stringify({
+          deadLetterTargetArn: arn,
+          maxReceiveCount: redrive.maxReceiveCount,
+        });
+        attributes.VisibilityTimeout = String(
+          options.visibilityTimeoutSeconds ?? props.VisibilityTimeout ?? 30,
+        );
       }
-      const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: queueName, Attributes: attributes }));
+      const { QueueUrl } = await sqs.send(
+        new CreateQueueCommand({ QueueName: queueName, Attributes: attributes }),
+      );
       if (!QueueUrl) throw new Error(`No URL for queue ${queueName}`);
-      const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+      const { Attributes } = await sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }),
+      );
       queueUrls[logicalId] = QueueUrl;
       queueArns[logicalId] = Attributes?.QueueArn ?? '';
     };
@@ -154,14 +173,19 @@ export async function provisionLocalResources(target: AwsTarget, options: Provis
       [ids.modelsBucket]: name('models'),
       [ids.batchBucket]: name('batches'),
     };
-    for (const bucket of Object.values(bucketNames)) await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    for (const bucket of Object.values(bucketNames))
+      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     for (const resource of Object.values(template.Resources)) {
       if (resource.Type !== 'Custom::S3BucketNotifications') continue;
       const bucketId = refOf(resource.Properties?.BucketName);
       const bucket = bucketId ? bucketNames[bucketId] : undefined;
       if (!bucket) continue;
       const configuration = resource.Properties?.NotificationConfiguration as {
-        QueueConfigurations?: { Events: string[]; QueueArn: unknown; Filter?: { Key: { FilterRules: { Name: string; Value: string }[] } } }[];
+        QueueConfigurations?: {
+          Events: string[];
+          QueueArn: unknown;
+          Filter?: { Key: { FilterRules: { Name: string; Value: string }[] } };
+        }[];
       };
       await s3.send(
         new PutBucketNotificationConfigurationCommand({
@@ -175,7 +199,16 @@ export async function provisionLocalResources(target: AwsTarget, options: Provis
                 Events: q.Events as never,
                 QueueArn: arn,
                 ...(q.Filter
-                  ? { Filter: { Key: { FilterRules: q.Filter.Key.FilterRules.map((r) => ({ Name: r.Name as never, Value: r.Value })) } } }
+                  ? {
+                      Filter: {
+                        Key: {
+                          FilterRules: q.Filter.Key.FilterRules.map((r) => ({
+                            Name: r.Name as never,
+                            Value: r.Value,
+                          })),
+                        },
+                      },
+                    }
                   : {}),
               };
             }),

@@ -72,7 +72,9 @@ export function startQueuePump(
 
   const pump = async ({ worker, queueUrl }: PumpTarget) => {
     const definition = functions[worker];
-    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+    );
     const queueArn = Attributes?.QueueArn ?? queueUrl;
     while (running) {
       let messages: Message[] = [];
@@ -100,7 +102,9 @@ export function startQueuePump(
       let invocationError: unknown;
       try {
         const handler = await loadHandler(worker);
-        const response = (await handler(event, lambdaContext(worker, definition))) as SQSBatchResponse | undefined;
+        const response = (await handler(event, lambdaContext(worker, definition))) as
+          | SQSBatchResponse
+          | undefined;
         failedMessageIds = (response?.batchItemFailures ?? []).map((f) => f.itemIdentifier);
       } catch (error) {
         invocationError = error;
@@ -116,7 +120,12 @@ export function startQueuePump(
           }),
         );
       }
-      events.emit('invocation', { worker, event, failedMessageIds, ...(invocationError ? { error: invocationError } : {}) });
+      events.emit('invocation', {
+        worker,
+        event,
+        failedMessageIds,
+        ...(invocationError ? { error: invocationError } : {}),
+      });
     }
   };
 

@@ -54,7 +54,8 @@ export const functions = {
     queue: 'model-queue',
     batchSize: 5,
     entry: 'functions/model-validator/handler.ts',
-    description: 'Loads each uploaded ONNX file with onnxruntime and records its signature or why it is invalid',
+    description:
+      'Loads each uploaded ONNX file with onnxruntime and records its signature or why it is invalid',
     memoryMb: 1024,
     timeoutSeconds: 120,
     grants: ['table:read', 'table:write', 'models-bucket:read'],
@@ -65,10 +66,18 @@ export const functions = {
     queue: 'batch-queue',
     batchSize: 1,
     entry: 'functions/batch-worker/handler.ts',
-    description: 'Streams a batch file from the inbox, predicts it chunk by chunk and writes the results file',
+    description:
+      'Streams a batch file from the inbox, predicts it chunk by chunk and writes the results file',
     memoryMb: 2048,
     timeoutSeconds: 900,
-    grants: ['table:read', 'table:write', 'models-bucket:read', 'batch-bucket:read', 'batch-bucket:write', 'batch-queue:send'],
+    grants: [
+      'table:read',
+      'table:write',
+      'models-bucket:read',
+      'batch-bucket:read',
+      'batch-bucket:write',
+      'batch-queue:send',
+    ],
     usesOnnxRuntime: true,
   },
 } as const satisfies Record<string, FunctionDefinition>;

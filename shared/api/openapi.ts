@@ -1,6 +1,6 @@
 /** Generates the OpenAPI 3.1 document from the route table and the zod schemas that validate requests. */
 import { OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from '@asteasolutions/zod-to-openapi';
-import { routes } from './routes.ts';
+import { type RouteDefinition, routes } from './routes.ts';
 import { ProblemSchema } from './schemas.ts';
 
 type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
@@ -20,14 +20,17 @@ export function openApiDocument(): OpenApiDocument {
     scheme: 'bearer',
     description: 'An access token (JWT from POST /v1/tokens) or an API key',
   });
-  for (const r of routes) {
-    const definition = r as (typeof routes)[number] & Partial<Record<'body' | 'query' | 'params' | 'headers', never>>;
+  for (const r of routes as readonly RouteDefinition[]) {
+    const definition = r;
     if (r.hidden) continue;
     const responses: RouteConfig['responses'] = {};
     for (const [status, spec] of Object.entries(r.responses)) {
-      const response = spec as { description: string; schema?: never; contentType?: string };
+      const response = spec;
       responses[status] = response.schema
-        ? { description: response.description, content: { [response.contentType ?? 'application/json']: { schema: response.schema } } }
+        ? {
+            description: response.description,
+            content: { [response.contentType ?? 'application/json']: { schema: response.schema } },
+          }
         : { description: response.description };
     }
     if (r.access !== 'public') {
@@ -45,7 +48,9 @@ export function openApiDocument(): OpenApiDocument {
       tags: [r.tag],
       ...(r.access === 'public' ? {} : { security: [{ bearer: [] }] }),
       request: {
-        ...(definition.body ? { body: { required: true, content: { 'application/json': { schema: definition.body } } } } : {}),
+        ...(definition.body
+          ? { body: { required: true, content: { 'application/json': { schema: definition.body } } } }
+          : {}),
         ...(definition.query ? { query: definition.query } : {}),
         ...(definition.params ? { params: definition.params } : {}),
         ...(definition.headers ? { headers: definition.headers } : {}),

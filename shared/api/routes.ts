@@ -77,9 +77,9 @@ export const routes = [
 
 export type Route = (typeof routes)[number];
 export type RouteKey = `${Route['method']} ${Route['path']}`;
-export type RouteKeyOf<F extends HttpFunctionName> = Extract<Route, { fn: F }> extends infer R
-  ? R extends Route
-    ? `${R['method']} ${R['path']}`
+export type RouteKeyOf<F extends HttpFunctionName> = Route extends infer R
+  ? R extends { fn: F; method: infer M extends string; path: infer P extends string }
+    ? `${M} ${P}`
     : never
   : never;
 

@@ -50,7 +50,12 @@ export function jsonBodyParser(): MiddlewareObj<HttpEvent, HttpResult> {
   return {
     before: ({ event }) => {
       const unrouted = event.routeKey === DEFAULT_ROUTE_KEY;
-      if (unrouted || !methodsWithBody.has(event.requestContext.http.method) || event.body === undefined || event.body === '') {
+      if (
+        unrouted ||
+        !methodsWithBody.has(event.requestContext.http.method) ||
+        event.body === undefined ||
+        event.body === ''
+      ) {
         return;
       }
       const raw = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
@@ -126,7 +131,8 @@ export function httpFunction<F extends HttpFunctionName>(fn: F, handlers: RouteH
 
   const dispatch = async (event: HttpEvent, _context: Context): Promise<HttpResult> => {
     const handle = table[event.routeKey] ?? table[DEFAULT_ROUTE_KEY];
-    if (!handle) throw new NotFoundError(`No route matches ${event.requestContext.http.method} ${event.rawPath}.`);
+    if (!handle)
+      throw new NotFoundError(`No route matches ${event.requestContext.http.method} ${event.rawPath}.`);
     return handle({
       event,
       routeKey: event.routeKey,

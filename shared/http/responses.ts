@@ -15,7 +15,12 @@ export function noContent(headers: Record<string, string> = {}): HttpResult {
   return { statusCode: 204, headers };
 }
 
-export function text(statusCode: number, body: string, contentType: string, headers: Record<string, string> = {}) {
+export function text(
+  statusCode: number,
+  body: string,
+  contentType: string,
+  headers: Record<string, string> = {},
+) {
   return { statusCode, headers: { 'Content-Type': contentType, ...headers }, body } satisfies HttpResult;
 }
 

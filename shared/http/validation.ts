@@ -4,7 +4,8 @@ import { type FieldError, ValidationError } from '../domain/errors.ts';
 export type Location = 'body' | 'query' | 'path' | 'header';
 
 function pointer(location: Location, path: PropertyKey[]): string {
-  if (location === 'body') return `/${path.map((p) => String(p).replaceAll('~', '~0').replaceAll('/', '~1')).join('/')}`;
+  if (location === 'body')
+    return `/${path.map((p) => String(p).replaceAll('~', '~0').replaceAll('/', '~1')).join('/')}`;
   return [location, ...path.map(String)].join('.');
 }
 
@@ -21,14 +22,20 @@ export function fieldErrors(location: Location, error: z.ZodError): FieldError[]
 }
 
 /** Validates one part of a request; a mismatch is a 400 naming every offending field. */
-export function parseRequest<S extends z.ZodType>(schema: S, value: unknown, location: Location): z.output<S> {
+export function parseRequest<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  location: Location,
+): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const errors = fieldErrors(location, result.error);
   const first = errors[0];
   const summary = first ? `${first.path}: ${first.message}` : 'invalid';
   throw new ValidationError(
-    errors.length === 1 ? `The ${location} is not valid (${summary}).` : `The ${location} has ${errors.length} problems (first: ${summary}).`,
+    errors.length === 1
+      ? `The ${location} is not valid (${summary}).`
+      : `The ${location} has ${errors.length} problems (first: ${summary}).`,
     errors,
   );
 }

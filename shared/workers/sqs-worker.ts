@@ -26,6 +26,8 @@ export function objectCreatedWorker(handleObject: (work: ObjectWork) => Promise<
   return middy<SQSEvent, SQSBatchResponse>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .handler((event, context) =>
-      processPartialResponse(event, (record: SQSRecord) => handleRecord(record, context), processor, { context }),
+      processPartialResponse(event, (record: SQSRecord) => handleRecord(record, context), processor, {
+        context,
+      }),
     );
 }

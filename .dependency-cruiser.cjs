@@ -1,0 +1,47 @@
+/**
+ * Layering rules: the domain and the handlers never talk to AWS or onnxruntime directly; only the
+ * adapters (and the CDK/local tooling) do. Run by `npm run lint`.
+ */
+module.exports = {
+  forbidden: [
+    {
+      name: 'domain-is-pure',
+      comment: 'shared/domain holds business rules and types: no AWS SDK, no onnxruntime, no adapters.',
+      severity: 'error',
+      from: { path: '^shared/domain/' },
+      to: {
+        path: '(^|/)node_modules/(@aws-sdk/|onnxruntime-node|@aws-lambda-powertools/)|^shared/adapters/',
+      },
+    },
+    {
+      name: 'sdk-only-in-adapters',
+      comment: 'Only shared/adapters (and infra, tests) may import the AWS SDK or onnxruntime-node.',
+      severity: 'error',
+      from: { path: '^(shared|functions)/', pathNot: '^shared/adapters/' },
+      to: { path: '(^|/)node_modules/(@aws-sdk/|onnxruntime-node)' },
+    },
+    {
+      name: 'functions-stay-thin',
+      comment: 'A handler wires one use case; handlers do not import each other.',
+      severity: 'error',
+      from: { path: '^functions/([^/]+)/' },
+      to: { path: '^functions/', pathNot: '^functions/$1/' },
+    },
+    {
+      name: 'no-circular',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    combinedDependencies: true,
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default'],
+    },
+    tsConfig: { fileName: 'tsconfig.json' },
+  },
+};

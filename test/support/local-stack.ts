@@ -1,0 +1,39 @@
+/** Starts the service for one test file: its own resources on the run's emulator, its own gateway. */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, inject } from 'vitest';
+import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
+
+export interface StackHandle {
+  readonly stack: LocalStack;
+  readonly url: string;
+}
+
+export function useLocalStack(
+  options: { environment?: Record<string, string>; visibilityTimeoutSeconds?: number } = {},
+): StackHandle {
+  let stack: LocalStack | undefined;
+  beforeAll(async () => {
+    stack = await startLocalStack({
+      port: 0,
+      endpoint: inject('awsEndpoint'),
+      prefix: `t${randomBytes(4).toString('hex')}`,
+      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 5,
+      ...(options.environment ? { environment: options.environment } : {}),
+    });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+  const started = () => {
+    if (!stack) throw new Error('The local stack is not started (use inside tests).');
+    return stack;
+  };
+  return {
+    get stack() {
+      return started();
+    },
+    get url() {
+      return started().url;
+    },
+  };
+}

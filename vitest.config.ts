@@ -12,6 +12,8 @@ export default defineConfig({
     env: {
       LOG_LEVEL: 'SILENT',
       STAGE: 'dev',
+      // Tests may lower scrypt's cost (the production default stays at OWASP's 2^17).
+      SCRYPT_LOG2_N: '12',
     },
   },
 });

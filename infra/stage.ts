@@ -2,6 +2,7 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 
 export type StageName = 'dev' | 'prod';
+export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 
 export interface StageSettings {
   stage: StageName;
@@ -12,6 +13,8 @@ export interface StageSettings {
   selfServiceTopUps: boolean;
   signupBonus: number;
   logRetentionDays: number;
+  /** The functions' `LOG_LEVEL`: dev logs the detail needed to follow a request end to end. */
+  logLevel: LogLevel;
   /** How many times a queue message is received before it goes to its dead-letter queue. */
   maxReceiveCount: number;
 }
@@ -27,6 +30,7 @@ export function stageSettings(stage: string, overrides: { corsOrigins?: string[]
           selfServiceTopUps: false,
           signupBonus: 0,
           logRetentionDays: 90,
+          logLevel: 'INFO',
           maxReceiveCount: 5,
         }
       : {
@@ -36,6 +40,7 @@ export function stageSettings(stage: string, overrides: { corsOrigins?: string[]
           selfServiceTopUps: true,
           signupBonus: 100,
           logRetentionDays: 14,
+          logLevel: 'DEBUG',
           maxReceiveCount: 3,
         };
   return { ...base, ...(overrides.corsOrigins ? { corsOrigins: overrides.corsOrigins } : {}) };

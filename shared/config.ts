@@ -39,6 +39,22 @@ const envSchema = z.object({
     .default(1024 * 1024),
   SELF_SERVICE_TOP_UPS: booleanFlag.optional(),
   SIGNUP_BONUS: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  /** Where the JWT signing key lives: a Secrets Manager secret in AWS, a generated file locally. */
+  SIGNING_KEY_SECRET_ARN: optionalName,
+  SIGNING_KEY_FILE: optionalName,
+  JWT_ISSUER: z.string().min(1).default('credit-predictions'),
+  JWT_AUDIENCE: z.string().min(1).default('credit-predictions-api'),
+  ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(900),
+  REFRESH_TOKEN_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(3600)
+    .default(30 * 86_400),
+  /** log2 of scrypt's N. OWASP asks for 17 (N=2^17, r=8, p=1); tests may lower it. */
+  SCRYPT_LOG2_N: z.coerce.number().int().min(10).max(20).default(17),
+  SIGNIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).default(5),
+  SIGNIN_MAX_FAILURES_PER_SOURCE: z.coerce.number().int().min(1).default(30),
+  SIGNIN_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
 });
 
 export type Stage = 'dev' | 'prod';
@@ -60,6 +76,16 @@ export interface Config {
   maxBodyBytes: number;
   selfServiceTopUps: boolean;
   signupBonus: number;
+  auth: {
+    signingKeySecretArn: string | undefined;
+    signingKeyFile: string | undefined;
+    issuer: string;
+    audience: string;
+    accessTokenTtlSeconds: number;
+    refreshTokenTtlSeconds: number;
+    scryptLog2N: number;
+    signIn: { maxFailuresPerAccount: number; maxFailuresPerSource: number; windowSeconds: number };
+  };
 }
 
 /** Safe defaults per stage: production keeps money conservative unless told otherwise. */
@@ -97,6 +123,23 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxBodyBytes: e.MAX_BODY_BYTES,
     selfServiceTopUps: e.SELF_SERVICE_TOP_UPS ?? defaults.selfServiceTopUps,
     signupBonus: e.SIGNUP_BONUS ?? defaults.signupBonus,
+    auth: {
+      signingKeySecretArn: e.SIGNING_KEY_SECRET_ARN,
+      // Locally a key file is generated on first use; a deployed stack must name its secret.
+      signingKeyFile:
+        e.SIGNING_KEY_FILE ??
+        (e.STAGE === 'dev' && !e.SIGNING_KEY_SECRET_ARN ? '.local/signing-key.json' : undefined),
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+      accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
+      scryptLog2N: e.SCRYPT_LOG2_N,
+      signIn: {
+        maxFailuresPerAccount: e.SIGNIN_MAX_FAILURES_PER_ACCOUNT,
+        maxFailuresPerSource: e.SIGNIN_MAX_FAILURES_PER_SOURCE,
+        windowSeconds: e.SIGNIN_WINDOW_SECONDS,
+      },
+    },
   };
 }
 

@@ -20,12 +20,21 @@ const stack = await startLocalStack({
   onRequest: (line) => console.log(line),
 });
 
+// The first admin of a local stack comes from configuration (a deployed stack uses `npm run admin:create`).
+const adminEmail = process.env.ADMIN_EMAIL ?? 'admin@example.com';
+const adminPassword = process.env.ADMIN_PASSWORD ?? 'admin-password';
+const { services } = await import('../../shared/app/services.ts');
+await services().users.ensureAdmin(adminEmail.trim().toLowerCase(), adminPassword);
+
 const publicUrl = stack.url.replace('127.0.0.1', 'localhost');
 log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 log(`API        ${publicUrl}/v1/health`);
 log(`API docs   ${publicUrl}/docs`);
 log(`OpenAPI    ${publicUrl}/openapi.json`);
 log(`AWS        ${stack.endpoint} (${externalEndpoint ? 'external emulator' : 'embedded moto'})`);
+log(
+  `Admin      ${adminEmail}${process.env.ADMIN_PASSWORD ? '' : ` / ${adminPassword} (set ADMIN_EMAIL and ADMIN_PASSWORD to choose)`}`,
+);
 log('Press Ctrl-C to stop.');
 
 let stopping = false;

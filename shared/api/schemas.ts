@@ -3,6 +3,8 @@
  * handlers and generate the OpenAPI document, so the two cannot drift apart.
  */
 import { z } from 'zod';
+import { creditAmount, ledgerKinds, MAX_GRANT, MAX_TOP_UP } from '../domain/credits.ts';
+import { EmailSchema, PasswordSchema } from '../domain/users.ts';
 
 export const ProblemSchema = z
   .object({
@@ -32,3 +34,117 @@ export function pageOf<T extends z.ZodType>(item: T, id: string) {
     .object({ items: z.array(item), nextCursor: z.string().nullable() })
     .meta({ id, description: 'A page of results, newest first' });
 }
+
+// Users and sessions
+
+export const RegisterBodySchema = z
+  .strictObject({ email: EmailSchema, password: PasswordSchema })
+  .meta({ id: 'RegisterRequest' });
+
+export const UserSchema = z
+  .object({ id: z.string(), email: z.string(), role: z.enum(['user', 'admin']), createdAt: z.iso.datetime() })
+  .meta({ id: 'User' });
+
+export const MeSchema = UserSchema.extend({ balance: z.int() }).meta({ id: 'Me' });
+
+export const PasswordGrantSchema = z
+  .strictObject({ email: EmailSchema, password: z.string().min(1).max(256) })
+  .meta({ id: 'PasswordGrant', description: 'Sign in with email and password' });
+
+export const RefreshGrantSchema = z
+  .strictObject({ refreshToken: z.string().min(1).max(512) })
+  .meta({
+    id: 'RefreshGrant',
+    description: 'Exchange a refresh token for a new pair (the old one is spent)',
+  });
+
+export const TokenRequestSchema = z
+  .union([PasswordGrantSchema, RefreshGrantSchema])
+  .meta({ id: 'TokenRequest' });
+
+export const TokenPairSchema = z
+  .object({
+    accessToken: z.string(),
+    tokenType: z.literal('Bearer'),
+    expiresIn: z.int().describe('Seconds until the access token expires'),
+    refreshToken: z.string(),
+  })
+  .meta({ id: 'TokenPair' });
+
+export const RevokeBodySchema = z
+  .strictObject({ refreshToken: z.string().min(1).max(512) })
+  .meta({ id: 'RevokeRequest' });
+
+export const ApiKeyCreateSchema = z
+  .strictObject({ name: z.string().trim().min(1).max(100) })
+  .meta({ id: 'ApiKeyCreateRequest' });
+
+export const ApiKeySchema = z
+  .object({ id: z.string(), name: z.string(), prefix: z.string(), createdAt: z.iso.datetime() })
+  .meta({ id: 'ApiKey' });
+
+export const ApiKeyCreatedSchema = ApiKeySchema.extend({
+  key: z.string().describe('The secret; shown only in this response'),
+}).meta({ id: 'ApiKeyCreated' });
+
+export const ApiKeyListSchema = z
+  .object({ items: z.array(ApiKeySchema), nextCursor: z.null() })
+  .meta({ id: 'ApiKeyList' });
+
+export const IdParamsSchema = z.object({ id: z.string().min(1).max(128) });
+
+export const JwksSchema = z
+  .object({ keys: z.array(z.record(z.string(), z.unknown())) })
+  .meta({ id: 'JsonWebKeySet' });
+
+// Credits
+
+export const AccountSchema = z
+  .object({
+    balance: z.int(),
+    updatedAt: z.iso.datetime(),
+    limits: z.object({
+      dailySpendCap: z.int().nullable(),
+      lowBalanceThreshold: z.int().nullable(),
+      webhookUrl: z.string().nullable(),
+    }),
+  })
+  .meta({ id: 'Account' });
+
+export const TopUpBodySchema = z
+  .strictObject({ amount: creditAmount(MAX_TOP_UP) })
+  .meta({ id: 'TopUpRequest' });
+
+export const GrantBodySchema = z
+  .strictObject({ amount: creditAmount(MAX_GRANT), reason: z.string().trim().min(1).max(500) })
+  .meta({ id: 'GrantRequest' });
+
+export const LedgerEntrySchema = z
+  .object({
+    id: z.string(),
+    kind: z.enum(ledgerKinds),
+    amount: z.int().describe('Signed: credits added are positive, charges negative'),
+    balanceAfter: z.int(),
+    predictionId: z.string().optional(),
+    batchId: z.string().optional(),
+    reason: z.string().optional(),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'LedgerEntry' });
+
+export const BalanceChangeResponseSchema = z
+  .object({ transaction: LedgerEntrySchema, balance: z.int() })
+  .meta({ id: 'BalanceChange' });
+
+export const TransactionsQuerySchema = PageQuerySchema.extend({ kind: z.enum(ledgerKinds).optional() });
+
+export const UserIdParamsSchema = z.object({ userId: z.string().min(1).max(128) });
+
+export const IdempotencyHeadersSchema = z.object({
+  'idempotency-key': z
+    .string()
+    .min(1)
+    .max(255)
+    .optional()
+    .describe('Retries with the same key and body return the first result and change nothing'),
+});

@@ -6,15 +6,19 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { HttpFunctionName } from '../api/functions.ts';
-import { DEFAULT_ROUTE_KEY, type RouteKeyOf, routes } from '../api/routes.ts';
+import { type Access, DEFAULT_ROUTE_KEY, type RouteKeyOf, routes } from '../api/routes.ts';
+import { services } from '../app/services.ts';
 import { config } from '../config.ts';
 import {
   AppError,
+  ForbiddenError,
   NotFoundError,
   PayloadTooLargeError,
+  UnauthorizedError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../domain/errors.ts';
+import type { Principal } from '../domain/users.ts';
 import { logger } from '../observability/logger.ts';
 import { type HttpResult, internalError, problem } from './responses.ts';
 
@@ -30,6 +34,14 @@ export interface HttpRequest {
   query: Record<string, string | undefined>;
   /** The parsed JSON body; `undefined` when the request had none. */
   body: unknown;
+  /** The authenticated caller; set for every route whose access is not `public`. */
+  principal: Principal | undefined;
+}
+
+/** The caller of a route that requires authentication (the chain has verified it already). */
+export function principalOf(request: HttpRequest): Principal {
+  if (!request.principal) throw new UnauthorizedError();
+  return request.principal;
 }
 
 export type RouteHandler = (request: HttpRequest) => Promise<HttpResult>;
@@ -129,10 +141,24 @@ export function httpFunction<F extends HttpFunctionName>(fn: F, handlers: RouteH
   const missing = expected.filter((key) => !table[key]);
   if (missing.length > 0) throw new Error(`Function ${fn} has no handler for ${missing.join(', ')}`);
 
+  const access = new Map<string, Access>(
+    routes.filter((r) => r.fn === fn).map((r) => [`${r.method} ${r.path}`, r.access]),
+  );
+
   const dispatch = async (event: HttpEvent, _context: Context): Promise<HttpResult> => {
     const handle = table[event.routeKey] ?? table[DEFAULT_ROUTE_KEY];
-    if (!handle)
+    if (!handle) {
       throw new NotFoundError(`No route matches ${event.requestContext.http.method} ${event.rawPath}.`);
+    }
+    const required = access.get(event.routeKey) ?? 'public';
+    let principal: Principal | undefined;
+    if (required !== 'public') {
+      principal = await services().users.authenticate(event.headers?.authorization);
+      logger.appendKeys({ userId: principal.userId });
+      if (required === 'admin' && principal.role !== 'admin') {
+        throw new ForbiddenError('Only admins may do this.');
+      }
+    }
     return handle({
       event,
       routeKey: event.routeKey,
@@ -141,6 +167,7 @@ export function httpFunction<F extends HttpFunctionName>(fn: F, handlers: RouteH
       params: event.pathParameters ?? {},
       query: event.queryStringParameters ?? {},
       body: event.parsedBody,
+      principal,
     });
   };
 

@@ -37,3 +37,11 @@ export function useLocalStack(
     },
   };
 }
+
+/** The admin every test stack has (created through the same use case `npm run dev` uses). */
+export const TEST_ADMIN = { email: 'admin@example.com', password: 'test-admin-password' };
+
+export async function ensureTestAdmin(): Promise<void> {
+  const { services } = await import('../../shared/app/services.ts');
+  await services().users.ensureAdmin(TEST_ADMIN.email, TEST_ADMIN.password);
+}

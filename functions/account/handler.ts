@@ -1,0 +1,71 @@
+import {
+  GrantBodySchema,
+  IdempotencyHeadersSchema,
+  TopUpBodySchema,
+  TransactionsQuerySchema,
+  UserIdParamsSchema,
+} from '#shared/api/schemas.ts';
+import { services } from '#shared/app/services.ts';
+import type { LedgerEntry } from '#shared/domain/credits.ts';
+import { httpFunction, principalOf } from '#shared/http/http-function.ts';
+import { json } from '#shared/http/responses.ts';
+import { parseRequest } from '#shared/http/validation.ts';
+
+/** What clients see of a ledger entry (the internal sequence and actor stay inside). */
+export const publicEntry = ({
+  id,
+  kind,
+  amount,
+  balanceAfter,
+  predictionId,
+  batchId,
+  reason,
+  createdAt,
+}: LedgerEntry) => ({
+  id,
+  kind,
+  amount,
+  balanceAfter,
+  ...(predictionId ? { predictionId } : {}),
+  ...(batchId ? { batchId } : {}),
+  ...(reason ? { reason } : {}),
+  createdAt,
+});
+
+export const handler = httpFunction('account', {
+  'GET /v1/account': async (request) => {
+    const account = await services().credits.account(principalOf(request).userId);
+    return json(200, {
+      balance: account.balance,
+      updatedAt: account.updatedAt,
+      limits: { dailySpendCap: null, lowBalanceThreshold: null, webhookUrl: null },
+    });
+  },
+
+  'POST /v1/account/top-ups': async (request) => {
+    const { amount } = parseRequest(TopUpBodySchema, request.body, 'body');
+    const headers = parseRequest(IdempotencyHeadersSchema, request.headers, 'header');
+    const result = await services().credits.topUp(principalOf(request), amount, headers['idempotency-key']);
+    return json(201, { transaction: publicEntry(result.entry), balance: result.balance });
+  },
+
+  'GET /v1/account/transactions': async (request) => {
+    const query = parseRequest(TransactionsQuerySchema, request.query, 'query');
+    const page = await services().credits.transactions(principalOf(request).userId, query);
+    return json(200, { items: page.items.map(publicEntry), nextCursor: page.nextCursor });
+  },
+
+  'POST /v1/admin/users/{userId}/grants': async (request) => {
+    const { userId } = parseRequest(UserIdParamsSchema, request.params, 'path');
+    const { amount, reason } = parseRequest(GrantBodySchema, request.body, 'body');
+    const headers = parseRequest(IdempotencyHeadersSchema, request.headers, 'header');
+    const result = await services().credits.grant(
+      principalOf(request),
+      userId,
+      amount,
+      reason,
+      headers['idempotency-key'],
+    );
+    return json(201, { transaction: publicEntry(result.entry), balance: result.balance });
+  },
+});

@@ -1,0 +1,425 @@
+/**
+ * Everything that can be rebuilt from code: one Lambda function per entry of the function list, the
+ * HTTP API over the route table, the queue event sources and the JWT signing key. Destroying and
+ * redeploying this stack never touches data (that lives in the stateful stack).
+ */
+import { join } from 'node:path';
+import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { Construct, IConstruct } from 'constructs';
+import {
+  type FunctionDefinition,
+  type FunctionName,
+  functionNames,
+  functions,
+  type ResourceGrant,
+} from '../shared/api/functions.ts';
+import { DEFAULT_ROUTE_FUNCTION, routes } from '../shared/api/routes.ts';
+import { FUNCTION_RUNTIME, onnxRuntimeLayer } from './onnx-runtime-layer.ts';
+import { REPO_ROOT } from './paths.ts';
+import type { StageSettings } from './stage.ts';
+import type { StatefulStack } from './stateful-stack.ts';
+
+/** x86_64, because the onnxruntime layer ships onnxruntime-node's linux/x64 binaries. */
+export const FUNCTION_ARCHITECTURE = lambda.Architecture.X86_64;
+
+/** The service name in every log line and metric; the same default as `shared/config.ts`. */
+const SERVICE_NAME = 'credit-predictions';
+
+/** Steady-state requests per second and burst for the whole stage, before API Gateway answers 429. */
+const API_THROTTLE = { rateLimit: 100, burstLimit: 200 };
+
+/**
+ * ES module output still meets CommonJS dependencies that call `require` (esbuild's `__require` shim
+ * throws without one). The import is aliased so it cannot clash with a name in the bundle.
+ */
+const ESM_REQUIRE_BANNER =
+  "import { createRequire as __bannerCreateRequire } from 'node:module'; const require = __bannerCreateRequire(import.meta.url);";
+
+/** The function serving Swagger UI's assets gets them copied next to its bundle (see shared/http/docs.ts). */
+const SWAGGER_UI_FUNCTION = routes.find((route) => route.path === '/docs/{asset}')?.fn;
+const SWAGGER_UI_ASSETS = ['swagger-ui-bundle.js', 'swagger-ui.css'];
+
+/** The managed policy every function role gets (CloudWatch Logs only), as cdk-nag names it. */
+export const LAMBDA_BASIC_EXECUTION_POLICY =
+  'arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole';
+
+export interface StatelessStackProps extends StackProps {
+  settings: StageSettings;
+  stateful: StatefulStack;
+}
+
+export class StatelessStack extends Stack {
+  readonly functions: Record<FunctionName, NodejsFunction>;
+  readonly api: apigwv2.HttpApi;
+  readonly apiStage: apigwv2.HttpStage;
+  readonly signingKey: secretsmanager.Secret;
+  readonly onnxRuntimeLayer: lambda.LayerVersion;
+
+  constructor(scope: Construct, id: string, props: StatelessStackProps) {
+    super(scope, id, props);
+    const { settings, stateful } = props;
+
+    // The key material shared/auth/signing-keys.ts expects: {"current": ..., "previous"?: ...}, each a
+    // random string that seeds an Ed25519 key pair. `previous` is only set during a manual rotation.
+    this.signingKey = new secretsmanager.Secret(this, 'SigningKey', {
+      description: `Seeds the Ed25519 keys that sign credit-predictions ${settings.stage} access tokens`,
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({}),
+        generateStringKey: 'current',
+        passwordLength: 64,
+        excludePunctuation: true,
+      },
+    });
+    Validations.of(this.signingKey).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'Rotated by hand, not by a rotation Lambda: the material {current, previous} lets an operator write a ' +
+        'version whose previous is the old current, so tokens signed with either key keep verifying (access ' +
+        'tokens live 15 minutes). No rotation function implementing that two-step exists yet.',
+    });
+
+    this.onnxRuntimeLayer = onnxRuntimeLayer(this, 'OnnxRuntimeLayer', {
+      architecture: FUNCTION_ARCHITECTURE,
+    });
+
+    const resources: GrantableResources = {
+      table: stateful.table,
+      modelsBucket: stateful.modelsBucket,
+      batchBucket: stateful.batchBucket,
+      modelQueue: stateful.modelQueue,
+      batchQueue: stateful.batchQueue,
+      signingKey: this.signingKey,
+    };
+    const queues: Record<QueueName, sqs.IQueue> = {
+      'model-queue': stateful.modelQueue,
+      'batch-queue': stateful.batchQueue,
+    };
+
+    const built = {} as Record<FunctionName, NodejsFunction>;
+    for (const name of functionNames) {
+      const definition: FunctionDefinition = functions[name];
+      const fn = this.createFunction(name, definition, settings);
+      for (const resourceGrant of definition.grants) grant(fn, resourceGrant, resources);
+      if (definition.kind === 'queue-worker') {
+        // The event source also grants the function the right to receive and delete the queue's messages.
+        fn.addEventSource(
+          new SqsEventSource(queues[definition.queue], {
+            batchSize: definition.batchSize,
+            reportBatchItemFailures: true,
+          }),
+        );
+      }
+      this.acknowledgeFunctionFindings(fn);
+      built[name] = fn;
+    }
+    this.functions = built;
+
+    const { api, stage } = this.createApi(settings);
+    this.api = api;
+    this.apiStage = stage;
+    new CfnOutput(this, 'ApiUrl', { value: stage.url, description: 'Base URL of the HTTP API' });
+  }
+
+  private createFunction(name: FunctionName, definition: FunctionDefinition, settings: StageSettings) {
+    const id = pascalCase(name);
+    const logGroup = new logs.LogGroup(this, `${id}Logs`, {
+      retention: retentionDays(settings.logRetentionDays),
+      removalPolicy: settings.removalPolicy,
+    });
+    const environment: Record<string, string> = {
+      STAGE: settings.stage,
+      LOG_LEVEL: settings.logLevel,
+      CORS_ALLOWED_ORIGINS: settings.corsOrigins.join(','),
+      SELF_SERVICE_TOP_UPS: String(settings.selfServiceTopUps),
+      SIGNUP_BONUS: String(settings.signupBonus),
+      POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+      NODE_OPTIONS: '--enable-source-maps',
+      ...(definition.usesOnnxRuntime ? { ORT_INTRA_OP_THREADS: '1' } : {}),
+    };
+    return new NodejsFunction(this, `${id}Function`, {
+      entry: join(REPO_ROOT, definition.entry),
+      handler: 'handler',
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
+      runtime: FUNCTION_RUNTIME,
+      architecture: FUNCTION_ARCHITECTURE,
+      description: definition.description,
+      memorySize: definition.memoryMb,
+      timeout: Duration.seconds(definition.timeoutSeconds),
+      logGroup,
+      environment,
+      layers: definition.usesOnnxRuntime ? [this.onnxRuntimeLayer] : [],
+      bundling: {
+        format: OutputFormat.ESM,
+        mainFields: ['module', 'main'],
+        banner: ESM_REQUIRE_BANNER,
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        // The AWS SDK is bundled, at the versions in package-lock.json that the tests ran against,
+        // rather than taken from whatever version the runtime ships; onnxruntime-node comes from the layer.
+        bundleAwsSDK: true,
+        externalModules: definition.usesOnnxRuntime ? ['onnxruntime-node'] : [],
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (inputDir: string, outputDir: string) =>
+            name === SWAGGER_UI_FUNCTION ? copySwaggerUiCommands(inputDir, outputDir) : [],
+        },
+      },
+    });
+  }
+
+  private createApi(settings: StageSettings) {
+    const integrations = new Map<FunctionName, HttpLambdaIntegration>();
+    const integrationFor = (name: FunctionName) => {
+      let integration = integrations.get(name);
+      if (!integration) {
+        integration = new HttpLambdaIntegration(`${pascalCase(name)}Integration`, this.functions[name], {
+          payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+        });
+        integrations.set(name, integration);
+      }
+      return integration;
+    };
+
+    const api = new apigwv2.HttpApi(this, 'Api', {
+      apiName: `credit-predictions-${settings.stage}`,
+      description: `Credit predictions API (${settings.stage})`,
+      createDefaultStage: false,
+      // The catch-all answers unknown paths and methods with problem+json (404 or 405).
+      defaultIntegration: integrationFor(DEFAULT_ROUTE_FUNCTION),
+      ...(settings.corsOrigins.length > 0
+        ? {
+            corsPreflight: {
+              allowOrigins: settings.corsOrigins,
+              allowMethods: [apigwv2.CorsHttpMethod.ANY],
+              allowHeaders: ['authorization', 'content-type', 'idempotency-key'],
+              exposeHeaders: ['x-request-id', 'retry-after'],
+              maxAge: Duration.hours(1),
+            },
+          }
+        : {}),
+    });
+    for (const route of routes) {
+      api.addRoutes({
+        path: route.path,
+        methods: [apigwv2.HttpMethod[route.method]],
+        integration: integrationFor(route.fn),
+      });
+    }
+
+    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
+      retention: retentionDays(settings.logRetentionDays),
+      removalPolicy: settings.removalPolicy,
+    });
+    const stage = new apigwv2.HttpStage(this, 'ApiDefaultStage', {
+      httpApi: api,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: API_THROTTLE,
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(accessLogs),
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            ip: '$context.identity.sourceIp',
+            requestTime: '$context.requestTimeEpoch',
+            method: '$context.httpMethod',
+            path: '$context.path',
+            routeKey: '$context.routeKey',
+            status: '$context.status',
+            responseLength: '$context.responseLength',
+            responseLatency: '$context.responseLatency',
+            integrationLatency: '$context.integrationLatency',
+            integrationError: '$context.integrationErrorMessage',
+          }),
+        ),
+      },
+    });
+
+    Validations.of(api).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason:
+        'Authorization happens in the functions, not in API Gateway: each route is public, takes a JWT access ' +
+        'token or takes an API key (the route table says which), and API keys must be checked against the ' +
+        'table on every request so that a revocation takes effect at once, which a cached authorizer would not do.',
+    });
+    return { api, stage };
+  }
+
+  /** Findings that every function of this stack shares, acknowledged on the function with the reason. */
+  private acknowledgeFunctionFindings(fn: NodejsFunction) {
+    Validations.of(fn).acknowledge({
+      id: `AwsSolutions-IAM4[Policy::${LAMBDA_BASIC_EXECUTION_POLICY}]`,
+      reason:
+        'The execution role uses AWSLambdaBasicExecutionRole, which only lets the function write to ' +
+        'CloudWatch Logs; it is the AWS-maintained minimum for a Lambda function.',
+    });
+  }
+}
+
+type QueueName = Extract<FunctionDefinition, { kind: 'queue-worker' }>['queue'];
+
+interface GrantableResources {
+  table: StatefulStack['table'];
+  modelsBucket: StatefulStack['modelsBucket'];
+  batchBucket: StatefulStack['batchBucket'];
+  modelQueue: sqs.IQueue;
+  batchQueue: sqs.IQueue;
+  signingKey: secretsmanager.ISecret;
+}
+
+/**
+ * Gives a function one grant of the function list: the IAM rights and, in the same place, the
+ * environment variable that names the resource, so that the two cannot drift apart. The wildcards the
+ * `grant*` methods produce are acknowledged here too, one cdk-nag finding at a time, with the reason.
+ */
+export function grant(
+  fn: lambda.Function,
+  resourceGrant: ResourceGrant,
+  resources: GrantableResources,
+): void {
+  const wildcard = (finding: string, reason: string) =>
+    Validations.of(fn).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason });
+  const tableIndexes = () =>
+    wildcard(
+      `Resource::${nagReference(fn, resources.table, resources.table.tableArn)}/index/*`,
+      "Queries go through the table's global secondary indexes (gsi1, gsi2); index/* names the indexes of " +
+        'this one table, which grantReadData/grantReadWriteData add for every index the table has.',
+    );
+  const bucketRead = (bucket: StatefulStack['modelsBucket'], contents: string) => {
+    wildcard(
+      'Action::s3:GetObject*',
+      'grantRead: GetObject, GetObjectVersion (the models bucket is versioned) and their tagging/ACL reads, ' +
+        'on the granted bucket only; no write or delete action.',
+    );
+    wildcard(
+      'Action::s3:GetBucket*',
+      'grantRead bundles read-only bucket metadata (GetBucketLocation, GetBucketVersioning...) with object reads; ' +
+        'on the granted bucket only, and nothing in it can change the bucket.',
+    );
+    wildcard(
+      'Action::s3:List*',
+      'grantRead: listing the granted bucket (ListBucket also turns a missing key into 404 instead of 403).',
+    );
+    objectKeys(bucket, contents);
+  };
+  const objectKeys = (bucket: StatefulStack['modelsBucket'], contents: string) =>
+    wildcard(
+      `Resource::${nagReference(fn, bucket, bucket.bucketArn)}/*`,
+      `Object keys (${contents}) embed user and resource ids known only at run time; the wildcard covers the ` +
+        'objects of this one bucket.',
+    );
+
+  switch (resourceGrant) {
+    case 'table:read':
+      resources.table.grantReadData(fn);
+      fn.addEnvironment('TABLE_NAME', resources.table.tableName);
+      tableIndexes();
+      return;
+    case 'table:write':
+      resources.table.grantReadWriteData(fn);
+      fn.addEnvironment('TABLE_NAME', resources.table.tableName);
+      tableIndexes();
+      return;
+    case 'models-bucket:read':
+      resources.modelsBucket.grantRead(fn);
+      fn.addEnvironment('MODELS_BUCKET', resources.modelsBucket.bucketName);
+      bucketRead(resources.modelsBucket, 'uploads/<user>/<model>/...');
+      return;
+    case 'models-bucket:write':
+      resources.modelsBucket.grantPut(fn);
+      fn.addEnvironment('MODELS_BUCKET', resources.modelsBucket.bucketName);
+      objectKeys(resources.modelsBucket, 'uploads/<user>/<model>/...');
+      abortMultipartUploads(wildcard);
+      return;
+    case 'batch-bucket:read':
+      resources.batchBucket.grantRead(fn);
+      fn.addEnvironment('BATCH_BUCKET', resources.batchBucket.bucketName);
+      bucketRead(resources.batchBucket, 'inbox/<user>/<batch>..., results/<user>/<batch>...');
+      return;
+    case 'batch-bucket:write':
+      resources.batchBucket.grantPut(fn);
+      fn.addEnvironment('BATCH_BUCKET', resources.batchBucket.bucketName);
+      objectKeys(resources.batchBucket, 'inbox/<user>/<batch>..., results/<user>/<batch>...');
+      abortMultipartUploads(wildcard);
+      return;
+    case 'batch-queue:send':
+      resources.batchQueue.grantSendMessages(fn);
+      fn.addEnvironment('BATCH_QUEUE_URL', resources.batchQueue.queueUrl);
+      return;
+    case 'model-queue:send':
+      resources.modelQueue.grantSendMessages(fn);
+      fn.addEnvironment('MODEL_QUEUE_URL', resources.modelQueue.queueUrl);
+      return;
+    case 'signing-key:read':
+      resources.signingKey.grantRead(fn);
+      fn.addEnvironment('SIGNING_KEY_SECRET_ARN', resources.signingKey.secretArn);
+      return;
+    default: {
+      const unknown: never = resourceGrant;
+      throw new Error(`No IAM grant is defined for "${String(unknown)}".`);
+    }
+  }
+}
+
+function abortMultipartUploads(wildcard: (finding: string, reason: string) => void) {
+  wildcard(
+    'Action::s3:Abort*',
+    'grantPut includes s3:AbortMultipartUpload, so that a large file written in parts (a batch results file) ' +
+      "can be abandoned cleanly; it applies to the granted bucket's objects only.",
+  );
+}
+
+/**
+ * How cdk-nag spells a resource attribute in a finding id (its flattenCfnReference): an attribute of
+ * another stack is the name of the export CDK creates for the reference (`exportValue` without a name
+ * returns that same import), and one of the consumer's own stack is `<LogicalId.Attribute>`.
+ */
+function nagReference(consumer: IConstruct, producer: IConstruct, attribute: string): string {
+  const consumerStack = Stack.of(consumer);
+  const producerStack = Stack.of(producer);
+  const token = producerStack === consumerStack ? attribute : producerStack.exportValue(attribute);
+  const resolved: unknown = consumerStack.resolve(token);
+  if (resolved && typeof resolved === 'object') {
+    if ('Fn::ImportValue' in resolved && typeof resolved['Fn::ImportValue'] === 'string') {
+      return resolved['Fn::ImportValue'];
+    }
+    if ('Fn::GetAtt' in resolved && Array.isArray(resolved['Fn::GetAtt'])) {
+      return `<${resolved['Fn::GetAtt'].join('.')}>`;
+    }
+    if ('Ref' in resolved && typeof resolved.Ref === 'string') return `<${resolved.Ref}>`;
+  }
+  throw new Error(`Cannot tell how cdk-nag names ${JSON.stringify(resolved)}.`);
+}
+
+/** Shell commands that copy Swagger UI's two assets next to the bundle (`swagger-ui/`). */
+function copySwaggerUiCommands(inputDir: string, outputDir: string): string[] {
+  const source = `${inputDir}/node_modules/swagger-ui-dist`;
+  return [
+    `mkdir -p "${outputDir}/swagger-ui"`,
+    ...SWAGGER_UI_ASSETS.map((asset) => `cp "${source}/${asset}" "${outputDir}/swagger-ui/${asset}"`),
+  ];
+}
+
+function retentionDays(days: number): logs.RetentionDays {
+  const known = Object.values(logs.RetentionDays).filter(
+    (value): value is number => typeof value === 'number',
+  );
+  if (!known.includes(days)) throw new Error(`CloudWatch Logs cannot keep logs for ${days} days.`);
+  return days as logs.RetentionDays;
+}
+
+function pascalCase(name: string): string {
+  return name.replace(/(^|-)([a-z])/g, (_match, _dash: string, letter: string) => letter.toUpperCase());
+}

@@ -1,0 +1,33 @@
+/** The single-table layout: every key of every item, in one place. */
+
+const SEQUENCE_WIDTH = 12;
+
+export const keys = {
+  userProfile: (userId: string) => ({ pk: `USER#${userId}`, sk: 'PROFILE' }),
+  email: (email: string) => ({ pk: `EMAIL#${email}`, sk: 'EMAIL' }),
+  account: (userId: string) => ({ pk: `USER#${userId}`, sk: 'ACCOUNT' }),
+  ledgerEntry: (userId: string, sequence: number) => ({
+    pk: `USER#${userId}`,
+    sk: `LEDGER#${String(sequence).padStart(SEQUENCE_WIDTH, '0')}`,
+  }),
+  ledgerPrefix: 'LEDGER#',
+  balanceChange: (userId: string, idempotencyId: string) => ({
+    pk: `USER#${userId}`,
+    sk: `TXN#${idempotencyId}`,
+  }),
+  refreshToken: (tokenHash: string) => ({ pk: `REFRESH#${tokenHash}`, sk: 'REFRESH' }),
+  tokenFamily: (familyId: string) => ({ pk: `FAMILY#${familyId}`, sk: 'FAMILY' }),
+  apiKeyByHash: (keyHash: string) => ({ pk: `APIKEY#${keyHash}`, sk: 'APIKEY' }),
+  apiKeyOfUser: (userId: string, keyId: string) => ({ pk: `USER#${userId}`, sk: `APIKEYREF#${keyId}` }),
+  apiKeyOfUserPrefix: 'APIKEYREF#',
+  throttle: (scope: string, window: number) => ({ pk: `THROTTLE#${scope}`, sk: `W#${window}` }),
+} as const;
+
+export function sequenceOfLedgerKey(sk: string): number {
+  return Number(sk.slice(keys.ledgerPrefix.length));
+}
+
+/** Seconds since the epoch, as DynamoDB's TTL wants them. */
+export function epochSeconds(date: Date): number {
+  return Math.floor(date.getTime() / 1000);
+}

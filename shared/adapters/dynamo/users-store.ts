@@ -1,0 +1,311 @@
+/** Users, their sign-in email, refresh-token families and API keys in DynamoDB. */
+import {
+  BatchGetCommand,
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { ConflictError } from '../../domain/errors.ts';
+import type { User } from '../../domain/users.ts';
+import type { ApiKeyRecord, RefreshTokenRecord, StoredUser, UserRepository } from '../../users/ports.ts';
+import type { CreditsStore } from './credits-store.ts';
+import { cancellationReasons } from './errors.ts';
+import { keys } from './keys.ts';
+
+export class DynamoUserRepository implements UserRepository {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly credits: CreditsStore,
+  ) {}
+
+  async register(user: StoredUser, signupBonus: number): Promise<void> {
+    try {
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              // The email item makes addresses unique: of concurrent sign-ups, one condition holds.
+              Put: {
+                TableName: this.tableName,
+                Item: { ...keys.email(user.email), userId: user.id },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: {
+                  ...keys.userProfile(user.id),
+                  ...user,
+                  gsi1pk: 'USERS',
+                  gsi1sk: `${user.createdAt}#${user.id}`,
+                },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            ...this.credits.openAccountItems(user.id, signupBonus, user.createdAt),
+          ],
+        }),
+      );
+    } catch (error) {
+      const reasons = cancellationReasons(error);
+      if (reasons?.[0]?.Code === 'ConditionalCheckFailed') {
+        throw new ConflictError('An account with this email already exists.');
+      }
+      throw error;
+    }
+  }
+
+  async findById(userId: string): Promise<StoredUser | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.userProfile(userId) }),
+    );
+    return Item ? toStoredUser(Item) : undefined;
+  }
+
+  async findByEmail(email: string): Promise<StoredUser | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.email(email) }),
+    );
+    return Item ? this.findById(String(Item.userId)) : undefined;
+  }
+
+  async setRole(userId: string, role: User['role']): Promise<void> {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.userProfile(userId),
+        UpdateExpression: 'SET #role = :role',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#role': 'role' },
+        ExpressionAttributeValues: { ':role': role },
+      }),
+    );
+  }
+
+  // Refresh tokens: every token belongs to a family started by one sign-in.
+
+  async startFamily(token: RefreshTokenRecord): Promise<void> {
+    await this.client.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Put: {
+              TableName: this.tableName,
+              Item: {
+                ...keys.tokenFamily(token.familyId),
+                userId: token.userId,
+                revoked: false,
+                expiresAt: token.expiresAt,
+              },
+              ConditionExpression: 'attribute_not_exists(pk)',
+            },
+          },
+          {
+            Put: {
+              TableName: this.tableName,
+              Item: { ...keys.refreshToken(token.tokenHash), ...token, state: 'active' },
+              ConditionExpression: 'attribute_not_exists(pk)',
+            },
+          },
+        ],
+      }),
+    );
+  }
+
+  async findRefreshToken(
+    tokenHash: string,
+  ): Promise<(RefreshTokenRecord & { state: 'active' | 'spent' }) | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.refreshToken(tokenHash), ConsistentRead: true }),
+    );
+    if (!Item) return undefined;
+    return {
+      tokenHash,
+      userId: String(Item.userId),
+      familyId: String(Item.familyId),
+      expiresAt: Number(Item.expiresAt),
+      state: Item.state === 'spent' ? 'spent' : 'active',
+    };
+  }
+
+  /**
+   * Spends `old` and issues `next` in the same family, atomically: of two concurrent uses of one
+   * token, only one gets a new token. Returns false when the token was already spent or its family
+   * revoked.
+   */
+  async rotate(old: RefreshTokenRecord, next: RefreshTokenRecord, nowSeconds: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: keys.refreshToken(old.tokenHash),
+                UpdateExpression: 'SET #state = :spent, spentAt = :now',
+                ConditionExpression: '#state = :active AND expiresAt > :now',
+                ExpressionAttributeNames: { '#state': 'state' },
+                ExpressionAttributeValues: { ':spent': 'spent', ':active': 'active', ':now': nowSeconds },
+              },
+            },
+            {
+              ConditionCheck: {
+                TableName: this.tableName,
+                Key: keys.tokenFamily(old.familyId),
+                ConditionExpression: 'revoked = :false',
+                ExpressionAttributeValues: { ':false': false },
+              },
+            },
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: { ...keys.refreshToken(next.tokenHash), ...next, state: 'active' },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (cancellationReasons(error)) return false;
+      throw error;
+    }
+  }
+
+  async revokeFamily(familyId: string): Promise<void> {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.tokenFamily(familyId),
+        UpdateExpression: 'SET revoked = :true',
+        ExpressionAttributeValues: { ':true': true },
+      }),
+    );
+  }
+
+  // API keys: looked up by the hash of the secret (one read, no scan), listed per user.
+
+  async createApiKey(key: ApiKeyRecord): Promise<void> {
+    await this.client.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Put: {
+              TableName: this.tableName,
+              Item: { ...keys.apiKeyByHash(key.keyHash), ...key },
+              ConditionExpression: 'attribute_not_exists(pk)',
+            },
+          },
+          {
+            Put: {
+              TableName: this.tableName,
+              Item: { ...keys.apiKeyOfUser(key.userId, key.id), ...key },
+              ConditionExpression: 'attribute_not_exists(pk)',
+            },
+          },
+        ],
+      }),
+    );
+  }
+
+  async findApiKey(keyHash: string): Promise<ApiKeyRecord | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.apiKeyByHash(keyHash), ConsistentRead: true }),
+    );
+    return Item ? toApiKey(Item) : undefined;
+  }
+
+  async listApiKeys(userId: string): Promise<ApiKeyRecord[]> {
+    const { Items } = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': keys.userProfile(userId).pk, ':prefix': keys.apiKeyOfUserPrefix },
+        ScanIndexForward: false,
+      }),
+    );
+    return (Items ?? []).map(toApiKey).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  }
+
+  async deleteApiKey(userId: string, keyId: string): Promise<boolean> {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keys.apiKeyOfUser(userId, keyId),
+        ConsistentRead: true,
+      }),
+    );
+    if (!Item) return false;
+    await this.client.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          { Delete: { TableName: this.tableName, Key: keys.apiKeyByHash(String(Item.keyHash)) } },
+          { Delete: { TableName: this.tableName, Key: keys.apiKeyOfUser(userId, keyId) } },
+        ],
+      }),
+    );
+    return true;
+  }
+
+  // Sign-in throttling: failure counters per fixed window, expiring by TTL.
+
+  async failureCounts(scopes: string[], window: number): Promise<number[]> {
+    const requested = scopes.map((scope) => keys.throttle(scope, window));
+    const { Responses } = await this.client.send(
+      new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: requested, ConsistentRead: true } } }),
+    );
+    const found = Responses?.[this.tableName] ?? [];
+    return requested.map((key) =>
+      Number(found.find((item) => item.pk === key.pk && item.sk === key.sk)?.failures ?? 0),
+    );
+  }
+
+  async recordFailure(scopes: string[], window: number, expiresAt: number): Promise<void> {
+    await Promise.all(
+      scopes.map((scope) =>
+        this.client.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: keys.throttle(scope, window),
+            UpdateExpression: 'ADD failures :one SET expiresAt = :expiresAt',
+            ExpressionAttributeValues: { ':one': 1, ':expiresAt': expiresAt },
+          }),
+        ),
+      ),
+    );
+  }
+
+  async clearFailures(scope: string, window: number): Promise<void> {
+    await this.client.send(
+      new DeleteCommand({ TableName: this.tableName, Key: keys.throttle(scope, window) }),
+    );
+  }
+}
+
+function toStoredUser(item: Record<string, unknown>): StoredUser {
+  return {
+    id: String(item.id),
+    email: String(item.email),
+    role: item.role === 'admin' ? 'admin' : 'user',
+    passwordHash: String(item.passwordHash),
+    createdAt: String(item.createdAt),
+  };
+}
+
+function toApiKey(item: Record<string, unknown>): ApiKeyRecord {
+  return {
+    id: String(item.id),
+    userId: String(item.userId),
+    role: item.role === 'admin' ? 'admin' : 'user',
+    name: String(item.name),
+    keyHash: String(item.keyHash),
+    prefix: String(item.prefix),
+    createdAt: String(item.createdAt),
+  };
+}

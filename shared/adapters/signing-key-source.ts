@@ -1,0 +1,56 @@
+/** Loads the signing key material once per container: Secrets Manager in AWS, a local file in development. */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { type SigningKeys, signingKeysFrom } from '../auth/signing-keys.ts';
+import { config } from '../config.ts';
+import { ConfigError } from '../domain/errors.ts';
+
+async function localKeyFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  await mkdir(dirname(path), { recursive: true });
+  const material = JSON.stringify({ current: randomBytes(32).toString('base64url') });
+  try {
+    // 'wx': when two processes start at once, one writes and the other reads what it wrote.
+    await writeFile(path, material, { flag: 'wx', mode: 0o600 });
+    return material;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    await new Promise((r) => setTimeout(r, 50));
+    return readFile(path, 'utf8');
+  }
+}
+
+async function secretValue(arn: string): Promise<string> {
+  const { region, endpointUrl } = config();
+  const client = new SecretsManagerClient(endpointUrl ? { region, endpoint: endpointUrl } : { region });
+  try {
+    const { SecretString } = await client.send(new GetSecretValueCommand({ SecretId: arn }));
+    if (!SecretString) throw new ConfigError('The signing key secret is empty.');
+    return SecretString;
+  } finally {
+    client.destroy();
+  }
+}
+
+let loaded: Promise<SigningKeys> | undefined;
+
+export function signingKeys(): Promise<SigningKeys> {
+  loaded ??= (async () => {
+    const { signingKeySecretArn, signingKeyFile } = config().auth;
+    if (signingKeySecretArn) return signingKeysFrom(await secretValue(signingKeySecretArn));
+    if (signingKeyFile) return signingKeysFrom(await localKeyFile(signingKeyFile));
+    throw new ConfigError(
+      'No signing key configured: set SIGNING_KEY_SECRET_ARN (or SIGNING_KEY_FILE locally).',
+    );
+  })();
+  loaded.catch(() => {
+    loaded = undefined;
+  });
+  return loaded;
+}

@@ -1,0 +1,111 @@
+/**
+ * Credits: the rules of money. Amounts are integer credits; every change to a balance is a ledger
+ * entry written in the same atomic write; a balance never goes below zero.
+ */
+import { z } from 'zod';
+
+/** The kinds API.md fixes; a signup bonus is a `grant` with its reason. */
+export const ledgerKinds = ['top_up', 'grant', 'charge', 'refund'] as const;
+export type LedgerKind = (typeof ledgerKinds)[number];
+
+export interface LedgerEntry {
+  id: string;
+  userId: string;
+  kind: LedgerKind;
+  /** Signed: credits added are positive, charges negative. */
+  amount: number;
+  balanceAfter: number;
+  /** Position in this account's ledger, 1 for the first entry; gapless. */
+  sequence: number;
+  predictionId?: string;
+  batchId?: string;
+  reason?: string;
+  actorId?: string;
+  createdAt: string;
+}
+
+export interface Account {
+  userId: string;
+  balance: number;
+  /** The sequence number of the latest ledger entry (0 for none). */
+  sequence: number;
+  updatedAt: string;
+}
+
+/** Largest self-service top-up (API.md) and largest single admin grant. */
+export const MAX_TOP_UP = 1_000_000;
+export const MAX_GRANT = 100_000_000;
+
+/** A whole, positive number of credits within a limit (and exactly representable in JSON). */
+export function creditAmount(max: number) {
+  return z
+    .number({ message: 'must be a number of credits' })
+    .int({ message: 'must be a whole number of credits' })
+    .positive({ message: 'must be at least 1' })
+    .max(Math.min(max, Number.MAX_SAFE_INTEGER), {
+      message: `must be at most ${Math.min(max, Number.MAX_SAFE_INTEGER)}`,
+    });
+}
+
+/** What a balance change asks for; the store applies it atomically or not at all. */
+export interface BalanceChange {
+  userId: string;
+  kind: LedgerKind;
+  /** Signed amount; a debit is negative and is refused if it would take the balance below zero. */
+  amount: number;
+  /**
+   * Makes the change idempotent: the same id applies once; again with the same parameters it
+   * returns the first result; with different parameters it is a conflict.
+   */
+  idempotencyId: string;
+  /** A fingerprint of the parameters that the same idempotency id must repeat. */
+  requestHash: string;
+  predictionId?: string;
+  batchId?: string;
+  reason?: string;
+  actorId?: string;
+}
+
+export type BalanceChangeResult =
+  | { outcome: 'applied'; entry: LedgerEntry; balance: number; replayed: boolean }
+  | { outcome: 'insufficient-credits'; balance: number; cost: number };
+
+/** Reconciliation: the invariant every test and the scheduled check verify. */
+export interface Reconciliation {
+  userId: string;
+  balance: number;
+  ledgerSum: number;
+  entries: number;
+  ok: boolean;
+  problems: string[];
+}
+
+export function reconcile(
+  account: Account,
+  entries: Pick<LedgerEntry, 'amount' | 'sequence' | 'balanceAfter'>[],
+): Reconciliation {
+  const problems: string[] = [];
+  const ordered = [...entries].sort((a, b) => a.sequence - b.sequence);
+  let running = 0;
+  ordered.forEach((entry, index) => {
+    if (entry.sequence !== index + 1)
+      problems.push(`ledger sequence has a gap or repeat at ${entry.sequence}`);
+    running += entry.amount;
+    if (entry.balanceAfter !== running)
+      problems.push(`entry ${entry.sequence} says balance ${entry.balanceAfter}, sum is ${running}`);
+    if (running < 0) problems.push(`balance went below zero at entry ${entry.sequence}`);
+  });
+  if (running !== account.balance)
+    problems.push(`balance ${account.balance} differs from ledger sum ${running}`);
+  if (account.sequence !== ordered.length)
+    problems.push(`account sequence ${account.sequence} but ${ordered.length} entries`);
+  if (account.balance < 0) problems.push('balance is negative');
+  return {
+    userId: account.userId,
+    balance: account.balance,
+    ledgerSum: running,
+    entries: ordered.length,
+    ok: problems.length === 0,
+    problems,
+  };
+}

@@ -51,12 +51,10 @@ export const PasswordGrantSchema = z
   .strictObject({ email: EmailSchema, password: z.string().min(1).max(256) })
   .meta({ id: 'PasswordGrant', description: 'Sign in with email and password' });
 
-export const RefreshGrantSchema = z
-  .strictObject({ refreshToken: z.string().min(1).max(512) })
-  .meta({
-    id: 'RefreshGrant',
-    description: 'Exchange a refresh token for a new pair (the old one is spent)',
-  });
+export const RefreshGrantSchema = z.strictObject({ refreshToken: z.string().min(1).max(512) }).meta({
+  id: 'RefreshGrant',
+  description: 'Exchange a refresh token for a new pair (the old one is spent)',
+});
 
 export const TokenRequestSchema = z
   .union([PasswordGrantSchema, RefreshGrantSchema])

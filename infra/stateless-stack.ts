@@ -1,7 +1,8 @@
 /**
  * Everything that can be rebuilt from code: one Lambda function per entry of the function list, the
  * HTTP API over the route table, the queue event sources and the JWT signing key. Destroying and
- * redeploying this stack never touches data (that lives in the stateful stack).
+ * redeploying this stack never touches data (that lives in the stateful stack); it only replaces the
+ * signing key, which ends the access tokens in flight (they live minutes; refresh tokens are records).
  */
 import { join } from 'node:path';
 import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
@@ -47,6 +48,8 @@ const ESM_REQUIRE_BANNER =
 /** The function serving Swagger UI's assets gets them copied next to its bundle (see shared/http/docs.ts). */
 const SWAGGER_UI_FUNCTION = routes.find((route) => route.path === '/docs/{asset}')?.fn;
 const SWAGGER_UI_ASSETS = ['swagger-ui-bundle.js', 'swagger-ui.css'];
+
+const ONNX_RUNTIME_MODULE = 'onnxruntime-node';
 
 /** The managed policy every function role gets (CloudWatch Logs only), as cdk-nag names it. */
 export const LAMBDA_BASIC_EXECUTION_POLICY =
@@ -166,14 +169,17 @@ export class StatelessStack extends Stack {
         sourceMap: true,
         sourcesContent: false,
         // The AWS SDK is bundled, at the versions in package-lock.json that the tests ran against,
-        // rather than taken from whatever version the runtime ships; onnxruntime-node comes from the layer.
+        // rather than taken from whatever version the runtime ships. onnxruntime-node (a native addon,
+        // which esbuild cannot bundle) is left to the layer; a function without the layer must not load it.
         bundleAwsSDK: true,
-        externalModules: definition.usesOnnxRuntime ? ['onnxruntime-node'] : [],
+        externalModules: [ONNX_RUNTIME_MODULE],
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],
-          afterBundling: (inputDir: string, outputDir: string) =>
-            name === SWAGGER_UI_FUNCTION ? copySwaggerUiCommands(inputDir, outputDir) : [],
+          afterBundling: (inputDir: string, outputDir: string) => [
+            ...(name === SWAGGER_UI_FUNCTION ? copySwaggerUiCommands(inputDir, outputDir) : []),
+            ...(definition.usesOnnxRuntime ? [] : [refuseOnnxRuntimeImport(name, outputDir)]),
+          ],
         },
       },
     });
@@ -300,8 +306,8 @@ export function grant(
   const bucketRead = (bucket: StatefulStack['modelsBucket'], contents: string) => {
     wildcard(
       'Action::s3:GetObject*',
-      'grantRead: GetObject, GetObjectVersion (the models bucket is versioned) and their tagging/ACL reads, ' +
-        'on the granted bucket only; no write or delete action.',
+      'grantRead: GetObject and its read-only variants (GetObjectVersion, GetObjectTagging, ' +
+        'GetObjectAttributes...) on the granted bucket only; no write or delete action.',
     );
     wildcard(
       'Action::s3:GetBucket*',
@@ -317,8 +323,8 @@ export function grant(
   const objectKeys = (bucket: StatefulStack['modelsBucket'], contents: string) =>
     wildcard(
       `Resource::${nagReference(fn, bucket, bucket.bucketArn)}/*`,
-      `Object keys (${contents}) embed user and resource ids known only at run time; the wildcard covers the ` +
-        'objects of this one bucket.',
+      `Object keys (${contents}) are made per user and per upload at run time, so they cannot be listed in ` +
+        'the policy; the wildcard covers the objects of this one bucket.',
     );
 
   switch (resourceGrant) {
@@ -335,23 +341,23 @@ export function grant(
     case 'models-bucket:read':
       resources.modelsBucket.grantRead(fn);
       fn.addEnvironment('MODELS_BUCKET', resources.modelsBucket.bucketName);
-      bucketRead(resources.modelsBucket, 'uploads/<user>/<model>/...');
+      bucketRead(resources.modelsBucket, 'uploads/...');
       return;
     case 'models-bucket:write':
       resources.modelsBucket.grantPut(fn);
       fn.addEnvironment('MODELS_BUCKET', resources.modelsBucket.bucketName);
-      objectKeys(resources.modelsBucket, 'uploads/<user>/<model>/...');
+      objectKeys(resources.modelsBucket, 'uploads/...');
       abortMultipartUploads(wildcard);
       return;
     case 'batch-bucket:read':
       resources.batchBucket.grantRead(fn);
       fn.addEnvironment('BATCH_BUCKET', resources.batchBucket.bucketName);
-      bucketRead(resources.batchBucket, 'inbox/<user>/<batch>..., results/<user>/<batch>...');
+      bucketRead(resources.batchBucket, 'inbox/..., results/...');
       return;
     case 'batch-bucket:write':
       resources.batchBucket.grantPut(fn);
       fn.addEnvironment('BATCH_BUCKET', resources.batchBucket.bucketName);
-      objectKeys(resources.batchBucket, 'inbox/<user>/<batch>..., results/<user>/<batch>...');
+      objectKeys(resources.batchBucket, 'inbox/..., results/...');
       abortMultipartUploads(wildcard);
       return;
     case 'batch-queue:send':
@@ -376,8 +382,8 @@ export function grant(
 function abortMultipartUploads(wildcard: (finding: string, reason: string) => void) {
   wildcard(
     'Action::s3:Abort*',
-    'grantPut includes s3:AbortMultipartUpload, so that a large file written in parts (a batch results file) ' +
-      "can be abandoned cleanly; it applies to the granted bucket's objects only.",
+    'grantPut includes s3:AbortMultipartUpload, so that a large file written in parts (a model, a results ' +
+      "file) can be abandoned cleanly when the upload fails; it applies to the granted bucket's objects only.",
   );
 }
 
@@ -401,6 +407,19 @@ function nagReference(consumer: IConstruct, producer: IConstruct, attribute: str
     if ('Ref' in resolved && typeof resolved.Ref === 'string') return `<${resolved.Ref}>`;
   }
   throw new Error(`Cannot tell how cdk-nag names ${JSON.stringify(resolved)}.`);
+}
+
+/**
+ * A shell command that fails the bundling of a function without the onnxruntime layer if its bundle
+ * loads onnxruntime-node when it starts (a static import or require): in Lambda it would not start.
+ */
+function refuseOnnxRuntimeImport(name: FunctionName, outputDir: string): string {
+  const loads = `from ?"${ONNX_RUNTIME_MODULE}"|require\\("${ONNX_RUNTIME_MODULE}"\\)`;
+  const problem =
+    `The ${name} function loads ${ONNX_RUNTIME_MODULE} at start-up but its entry in shared/api/functions.ts ` +
+    'has usesOnnxRuntime: false, so it gets no layer and would fail to start in Lambda. Import the model ' +
+    'runtime lazily (await import()) in the code that runs models, or set usesOnnxRuntime: true.';
+  return `if grep -Eq '${loads}' "${outputDir}/index.mjs"; then echo '${problem}' >&2; exit 1; fi`;
 }
 
 /** Shell commands that copy Swagger UI's two assets next to the bundle (`swagger-ui/`). */

@@ -55,6 +55,24 @@ const envSchema = z.object({
   SIGNIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).default(5),
   SIGNIN_MAX_FAILURES_PER_SOURCE: z.coerce.number().int().min(1).default(30),
   SIGNIN_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
+  MAX_MODEL_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(100 * 1024 * 1024),
+  MAX_PREDICTION_ROWS: z.coerce.number().int().positive().default(1000),
+  PREDICTION_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  PREDICTION_RETENTION_DAYS: z.coerce.number().int().positive().default(90),
+  PREDICTIONS_PER_MINUTE: z.coerce.number().int().positive().default(600),
+  MODEL_CACHE_SIZE: z.coerce.number().int().positive().default(8),
+  MODEL_NAME_CACHE_SECONDS: z.coerce.number().int().min(0).default(30),
+  ORT_INTRA_OP_THREADS: z.coerce.number().int().positive().default(1),
+  PRESIGNED_URL_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(7 * 86_400)
+    .default(900),
 });
 
 export type Stage = 'dev' | 'prod';
@@ -76,6 +94,19 @@ export interface Config {
   maxBodyBytes: number;
   selfServiceTopUps: boolean;
   signupBonus: number;
+  models: {
+    maxModelBytes: number;
+    cacheSize: number;
+    nameCacheSeconds: number;
+    intraOpThreads: number;
+  };
+  predictions: {
+    maxRows: number;
+    timeoutMs: number;
+    retentionSeconds: number;
+    perMinute: number;
+  };
+  presignedUrlTtlSeconds: number;
   auth: {
     signingKeySecretArn: string | undefined;
     signingKeyFile: string | undefined;
@@ -123,6 +154,19 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxBodyBytes: e.MAX_BODY_BYTES,
     selfServiceTopUps: e.SELF_SERVICE_TOP_UPS ?? defaults.selfServiceTopUps,
     signupBonus: e.SIGNUP_BONUS ?? defaults.signupBonus,
+    models: {
+      maxModelBytes: e.MAX_MODEL_BYTES,
+      cacheSize: e.MODEL_CACHE_SIZE,
+      nameCacheSeconds: e.MODEL_NAME_CACHE_SECONDS,
+      intraOpThreads: e.ORT_INTRA_OP_THREADS,
+    },
+    predictions: {
+      maxRows: e.MAX_PREDICTION_ROWS,
+      timeoutMs: e.PREDICTION_TIMEOUT_MS,
+      retentionSeconds: e.PREDICTION_RETENTION_DAYS * 86_400,
+      perMinute: e.PREDICTIONS_PER_MINUTE,
+    },
+    presignedUrlTtlSeconds: e.PRESIGNED_URL_TTL_SECONDS,
     auth: {
       signingKeySecretArn: e.SIGNING_KEY_SECRET_ARN,
       // Locally a key file is generated on first use; a deployed stack must name its secret.

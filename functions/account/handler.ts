@@ -1,3 +1,4 @@
+import { presentLedgerEntry as publicEntry } from '#shared/api/presenters.ts';
 import {
   GrantBodySchema,
   IdempotencyHeadersSchema,
@@ -6,31 +7,9 @@ import {
   UserIdParamsSchema,
 } from '#shared/api/schemas.ts';
 import { services } from '#shared/app/services.ts';
-import type { LedgerEntry } from '#shared/domain/credits.ts';
 import { httpFunction, principalOf } from '#shared/http/http-function.ts';
 import { json } from '#shared/http/responses.ts';
 import { parseRequest } from '#shared/http/validation.ts';
-
-/** What clients see of a ledger entry (the internal sequence and actor stay inside). */
-export const publicEntry = ({
-  id,
-  kind,
-  amount,
-  balanceAfter,
-  predictionId,
-  batchId,
-  reason,
-  createdAt,
-}: LedgerEntry) => ({
-  id,
-  kind,
-  amount,
-  balanceAfter,
-  ...(predictionId ? { predictionId } : {}),
-  ...(batchId ? { batchId } : {}),
-  ...(reason ? { reason } : {}),
-  createdAt,
-});
 
 export const handler = httpFunction('account', {
   'GET /v1/account': async (request) => {

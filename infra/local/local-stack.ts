@@ -8,6 +8,7 @@ import { type Emulator, startEmulator } from './emulator.ts';
 import { type Gateway, startGateway } from './gateway.ts';
 import { type LocalResources, provisionLocalResources, resourceEnvironment } from './provision.ts';
 import { type QueuePump, startQueuePump } from './queue-pump.ts';
+import { seedDemoModels } from './seed.ts';
 
 export interface LocalStackOptions {
   /** Gateway port; 0 picks a free one. */
@@ -69,6 +70,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...resourceEnvironment(resources),
       ...options.environment,
     });
+    await seedDemoModels();
     pump = startQueuePump(
       [
         { worker: 'model-validator', queueUrl: resources.modelQueueUrl },

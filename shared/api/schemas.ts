@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { creditAmount, ledgerKinds, MAX_GRANT, MAX_TOP_UP } from '../domain/credits.ts';
+import { ModelNameSchema, PriceSchema } from '../domain/models.ts';
 import { EmailSchema, PasswordSchema } from '../domain/users.ts';
 
 export const ProblemSchema = z
@@ -146,3 +147,120 @@ export const IdempotencyHeadersSchema = z.object({
     .optional()
     .describe('Retries with the same key and body return the first result and change nothing'),
 });
+
+// Models
+
+export const TensorSpecSchema = z
+  .object({
+    name: z.string(),
+    type: z
+      .string()
+      .describe('Element type: float32, float64, int32, int64, bool (outputs may also be e.g. string)'),
+    shape: z.array(z.int().nullable()).describe('null marks a dynamic dimension (the batch dimension N)'),
+  })
+  .meta({ id: 'TensorSpec' });
+
+export const ModelSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    version: z.int(),
+    description: z.string(),
+    price: z.int().describe('Credits per row'),
+    status: z.enum(['pending_upload', 'active', 'invalid', 'retired']),
+    statusReason: z.string().optional(),
+    inputs: z.array(TensorSpecSchema),
+    outputs: z.array(TensorSpecSchema),
+    sha256: z.string().optional(),
+    sizeBytes: z.int().optional(),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Model' });
+
+export const CreateModelBodySchema = z
+  .strictObject({
+    name: ModelNameSchema,
+    description: z.string().trim().max(2000).default(''),
+    price: PriceSchema,
+  })
+  .meta({ id: 'CreateModelRequest' });
+
+export const UploadSchema = z
+  .object({ url: z.url(), method: z.literal('PUT'), headers: z.record(z.string(), z.string()) })
+  .meta({ id: 'PresignedUpload', description: 'PUT the file to `url` with these headers' });
+
+export const CreateModelResponseSchema = z
+  .object({ model: ModelSchema, upload: UploadSchema })
+  .meta({ id: 'CreateModelResponse' });
+
+export const PatchModelBodySchema = z
+  .strictObject({
+    price: PriceSchema.optional(),
+    description: z.string().trim().max(2000).optional(),
+    status: z.enum(['active', 'retired']).optional(),
+  })
+  .refine((body) => Object.values(body).some((v) => v !== undefined), {
+    message: 'give at least one of price, description, status',
+  })
+  .meta({ id: 'UpdateModelRequest' });
+
+export const ModelRefParamsSchema = z.object({
+  modelId: z
+    .string()
+    .min(1)
+    .max(128)
+    .describe('A model version id, or a model name (its newest active version)'),
+});
+
+// Predictions
+
+export const PredictionBodySchema = z
+  .strictObject({
+    inputs: z
+      .record(z.string(), z.unknown())
+      .describe(
+        'Tensors keyed by input name, as nested arrays; a flat array of F numbers is one row of an [N, F] input',
+      ),
+  })
+  .meta({ id: 'PredictionRequest', example: { inputs: { input: [5.1, 3.5, 1.4, 0.2] } } });
+
+export const PredictionResultSchema = z
+  .object({
+    id: z.string(),
+    modelId: z.string(),
+    modelVersion: z.int(),
+    outputs: z.record(z.string(), z.unknown()),
+    rows: z.int(),
+    cost: z.int(),
+    balance: z.int(),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'PredictionResult' });
+
+export const PredictionRecordSchema = z
+  .object({
+    id: z.string(),
+    modelId: z.string(),
+    modelName: z.string(),
+    modelVersion: z.int(),
+    status: z.enum(['succeeded', 'failed']),
+    rows: z.int(),
+    cost: z.int(),
+    outputs: z.record(z.string(), z.unknown()).optional(),
+    error: z.object({ code: z.string(), message: z.string() }).optional(),
+    latencyMs: z.int(),
+    createdAt: z.iso.datetime(),
+    refundedAt: z.iso.datetime().optional(),
+  })
+  .meta({ id: 'Prediction' });
+
+export const PredictionsQuerySchema = PageQuerySchema.extend({
+  modelId: z.string().min(1).max(128).optional().describe('Only predictions of this model id or name'),
+});
+
+export const PredictionIdParamsSchema = z.object({ predictionId: z.string().min(1).max(128) });
+
+export const RefundBodySchema = z
+  .strictObject({ reason: z.string().trim().min(1).max(500) })
+  .meta({ id: 'RefundRequest' });

@@ -1,21 +1,62 @@
 /**
  * The composition root: wires the adapters to the use cases once per container, from configuration.
- * Handlers ask for the services here; use cases never construct adapters themselves.
+ * Handlers ask for the services here; use cases never construct adapters themselves. Each part is
+ * built on first use, so a function only needs the resources of the services it calls.
  */
-import { dynamoClient } from '../adapters/aws-clients.ts';
+import { dynamoClient, s3Client } from '../adapters/aws-clients.ts';
 import { CreditsStore } from '../adapters/dynamo/credits-store.ts';
+import { DynamoModelRepository } from '../adapters/dynamo/models-store.ts';
+import { DynamoPredictionRepository } from '../adapters/dynamo/predictions-store.ts';
 import { DynamoUserRepository } from '../adapters/dynamo/users-store.ts';
+import { OnnxModelRuntime } from '../adapters/model-runtime.ts';
+import { S3Files } from '../adapters/s3-files.ts';
 import { signingKeys } from '../adapters/signing-key-source.ts';
 import { config, requireResource } from '../config.ts';
-import { CreditsService } from '../credits/service.ts';
+import { CreditsService, IDEMPOTENCY_TTL_SECONDS } from '../credits/service.ts';
+import type { ModelFiles } from '../models/ports.ts';
+import { ModelService } from '../models/service.ts';
+import { PredictionService } from '../predictions/service.ts';
 import { UserService } from '../users/service.ts';
 
-function build() {
+function lazy<T>(build: () => T): () => T {
+  let value: T | undefined;
+  return () => {
+    value ??= build();
+    return value;
+  };
+}
+
+const table = lazy(() => requireResource('tableName'));
+const creditsStore = lazy(() => new CreditsStore(dynamoClient(), table()));
+const userRepository = lazy(() => new DynamoUserRepository(dynamoClient(), table(), creditsStore()));
+const files = lazy(() => new S3Files(s3Client()));
+
+const modelFiles = lazy((): ModelFiles => {
+  const bucket = requireResource('modelsBucket');
+  return {
+    bucket,
+    getBytes: (key) => files().getBytes(bucket, key),
+    size: (key) => files().size(bucket, key),
+    put: (key, bytes) => files().put(bucket, key, bytes, 'application/octet-stream'),
+    presignUpload: async (key) => ({
+      url: await files().presignPut(bucket, key, config().presignedUrlTtlSeconds, 'application/octet-stream'),
+      method: 'PUT' as const,
+      headers: { 'Content-Type': 'application/octet-stream' },
+    }),
+  };
+});
+
+const modelRuntime = lazy(
+  () =>
+    new OnnxModelRuntime(files(), requireResource('modelsBucket'), {
+      capacity: config().models.cacheSize,
+      threads: config().models.intraOpThreads,
+    }),
+);
+
+const users = lazy(() => {
   const settings = config();
-  const tableName = requireResource('tableName');
-  const creditsStore = new CreditsStore(dynamoClient(), tableName);
-  const userRepository = new DynamoUserRepository(dynamoClient(), tableName, creditsStore);
-  const users = new UserService(userRepository, signingKeys, {
+  return new UserService(userRepository(), signingKeys, {
     scryptLog2N: settings.auth.scryptLog2N,
     signupBonus: settings.signupBonus,
     refreshTokenTtlSeconds: settings.auth.refreshTokenTtlSeconds,
@@ -26,15 +67,58 @@ function build() {
     },
     signIn: settings.auth.signIn,
   });
-  const credits = new CreditsService(creditsStore, userRepository, {
-    selfServiceTopUps: settings.selfServiceTopUps,
-  });
-  return { users, credits, creditsStore, userRepository };
-}
+});
 
-let built: ReturnType<typeof build> | undefined;
+const credits = lazy(
+  () =>
+    new CreditsService(creditsStore(), userRepository(), { selfServiceTopUps: config().selfServiceTopUps }),
+);
 
-export function services(): ReturnType<typeof build> {
-  built ??= build();
-  return built;
+const models = lazy(
+  () =>
+    new ModelService(new DynamoModelRepository(dynamoClient(), table()), modelFiles(), modelRuntime(), {
+      maxModelBytes: config().models.maxModelBytes,
+    }),
+);
+
+const predictions = lazy(() => {
+  const settings = config();
+  return new PredictionService(
+    models(),
+    modelRuntime(),
+    creditsStore(),
+    new DynamoPredictionRepository(dynamoClient(), table()),
+    {
+      maxRows: settings.predictions.maxRows,
+      timeoutMs: settings.predictions.timeoutMs,
+      retentionSeconds: settings.predictions.retentionSeconds,
+      inlineOutputBytes: 16 * 1024,
+      ratePerMinute: settings.predictions.perMinute,
+      nameCacheSeconds: settings.models.nameCacheSeconds,
+      idempotencyTtlSeconds: IDEMPOTENCY_TTL_SECONDS,
+    },
+  );
+});
+
+export function services() {
+  return {
+    get users() {
+      return users();
+    },
+    get credits() {
+      return credits();
+    },
+    get creditsStore() {
+      return creditsStore();
+    },
+    get userRepository() {
+      return userRepository();
+    },
+    get models() {
+      return models();
+    },
+    get predictions() {
+      return predictions();
+    },
+  };
 }

@@ -67,7 +67,15 @@ export interface BalanceChange {
 }
 
 export type BalanceChangeResult =
-  | { outcome: 'applied'; entry: LedgerEntry; balance: number; replayed: boolean }
+  | {
+      outcome: 'applied';
+      entry: LedgerEntry;
+      balance: number;
+      /** True when this idempotency id had already been applied and this is its first result. */
+      replayed: boolean;
+      /** What the caller stored with the change (e.g. the response to replay). */
+      stored?: Record<string, unknown>;
+    }
   | { outcome: 'insufficient-credits'; balance: number; cost: number };
 
 /** Reconciliation: the invariant every test and the scheduled check verify. */

@@ -166,3 +166,17 @@ export class ModelError extends AppError {
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
+
+/**
+ * One of the extra writes or checks a caller added to a balance change's transaction failed its
+ * condition, so nothing was written. `index` is its position among those extra items.
+ */
+export class TransactionConditionFailedError extends Error {
+  override name = 'TransactionConditionFailedError';
+  constructor(
+    readonly index: number,
+    readonly item: Record<string, unknown> | undefined,
+  ) {
+    super(`Condition of transaction item ${index} failed`);
+  }
+}

@@ -26,7 +26,7 @@ import type {
   LedgerEntry,
   LedgerKind,
 } from '../../domain/credits.ts';
-import { ConflictError, NotFoundError } from '../../domain/errors.ts';
+import { ConflictError, NotFoundError, TransactionConditionFailedError } from '../../domain/errors.ts';
 import { cancellationReasons } from './errors.ts';
 import { epochSeconds, keys } from './keys.ts';
 
@@ -35,23 +35,12 @@ type TransactItem = NonNullable<
 >[number];
 
 export interface ApplyOptions {
-  /** Further writes and checks that must happen in the same transaction. */
-  with?: TransactItem[];
+  /** Further writes and checks that must happen in the same transaction (built by adapters). */
+  with?: unknown[];
   /** How long the idempotency record must outlive the change; forever when omitted. */
   idempotencyTtlSeconds?: number;
   /** Extra attributes stored with the idempotency record (e.g. a response to replay). */
   record?: Record<string, unknown>;
-}
-
-/** One of the caller's extra transaction items failed its condition. */
-export class ExtraConditionFailedError extends Error {
-  override name = 'ExtraConditionFailedError';
-  constructor(
-    readonly index: number,
-    readonly item: Record<string, unknown> | undefined,
-  ) {
-    super(`Condition of transaction item ${index} failed`);
-  }
 }
 
 interface AccountState {
@@ -136,6 +125,11 @@ export class CreditsStore {
       });
     }
     return items;
+  }
+
+  /** What this container last saw of a balance; no read. */
+  knownBalance(userId: string): number | undefined {
+    return this.known.get(userId)?.balance;
   }
 
   async getAccount(userId: string): Promise<Account | undefined> {
@@ -257,7 +251,7 @@ export class CreditsStore {
                   ConditionExpression: 'attribute_not_exists(pk)',
                 },
               },
-              ...(options.with ?? []),
+              ...((options.with ?? []) as TransactItem[]),
             ],
           }),
         );
@@ -273,7 +267,7 @@ export class CreditsStore {
         }
         const failedExtra = extra.findIndex((r) => r.Code === 'ConditionalCheckFailed');
         if (failedExtra >= 0)
-          throw new ExtraConditionFailedError(failedExtra, asPlain(extra[failedExtra]?.Item));
+          throw new TransactionConditionFailedError(failedExtra, asPlain(extra[failedExtra]?.Item));
         if (account?.Code === 'ConditionalCheckFailed') {
           const current = asPlain(account.Item);
           if (!current) throw new NotFoundError(`There is no account for user ${change.userId}.`);
@@ -303,6 +297,7 @@ export class CreditsStore {
       entry: toEntry(record.entry as Record<string, unknown>),
       balance: Number(record.balance),
       replayed: true,
+      stored: record,
     };
   }
 
@@ -378,3 +373,6 @@ export class CreditsStore {
     return entries;
   }
 }
+
+/** @deprecated use TransactionConditionFailedError from the domain errors. */
+export { TransactionConditionFailedError as ExtraConditionFailedError };

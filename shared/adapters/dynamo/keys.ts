@@ -21,6 +21,25 @@ export const keys = {
   apiKeyOfUser: (userId: string, keyId: string) => ({ pk: `USER#${userId}`, sk: `APIKEYREF#${keyId}` }),
   apiKeyOfUserPrefix: 'APIKEYREF#',
   throttle: (scope: string, window: number) => ({ pk: `THROTTLE#${scope}`, sk: `W#${window}` }),
+  model: (modelId: string) => ({ pk: `MODEL#${modelId}`, sk: 'MODEL' }),
+  modelVersions: (name: string) => ({ pk: `MODELNAME#${name}`, sk: 'VERSIONS' }),
+  /** gsi1: every model version, by name and version. */
+  modelsIndex: (name: string, version: number) => ({
+    gsi1pk: 'MODELS',
+    gsi1sk: `${name}#${String(version).padStart(6, '0')}`,
+  }),
+  /** gsi2: the versions of one model name, newest last. */
+  modelNameIndex: (name: string, version: number) => ({
+    gsi2pk: `MODELNAME#${name}`,
+    gsi2sk: String(version).padStart(6, '0'),
+  }),
+  prediction: (userId: string, predictionId: string) => ({
+    pk: `USER#${userId}`,
+    sk: `PRED#${predictionId}`,
+  }),
+  predictionPrefix: 'PRED#',
+  /** gsi1: a prediction by id alone (for admin refunds). */
+  predictionIndex: (predictionId: string) => ({ gsi1pk: `PRED#${predictionId}`, gsi1sk: 'PRED' }),
 } as const;
 
 export function sequenceOfLedgerKey(sk: string): number {

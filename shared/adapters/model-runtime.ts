@@ -1,0 +1,30 @@
+/** The ModelRuntime port on onnxruntime-node and S3: model files fetched once per container per version. */
+import type { Model } from '../domain/models.ts';
+import type { InspectedModel, ModelRuntime, Runner } from '../models/ports.ts';
+import { loadModel, ModelCache } from './onnx-runtime.ts';
+import type { S3Files } from './s3-files.ts';
+
+export class OnnxModelRuntime implements ModelRuntime {
+  private readonly cache: ModelCache;
+
+  constructor(
+    private readonly files: S3Files,
+    private readonly bucket: string,
+    options: { capacity: number; threads: number },
+  ) {
+    this.cache = new ModelCache(options.capacity, options.threads);
+  }
+
+  async inspect(bytes: Uint8Array): Promise<InspectedModel> {
+    const runner = await loadModel(bytes, 1);
+    try {
+      return { inputs: runner.inputs, outputs: runner.outputs };
+    } finally {
+      await runner.release();
+    }
+  }
+
+  runner(model: Model): Promise<Runner> {
+    return this.cache.get(model.id, () => this.files.getBytes(this.bucket, model.s3Key));
+  }
+}

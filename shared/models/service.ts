@@ -1,0 +1,258 @@
+/** The model registry: publishing versions through presigned uploads, validation, pricing and retirement. */
+import { createHash } from 'node:crypto';
+import { ulid } from 'ulid';
+import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.ts';
+import {
+  isModelId,
+  MODEL_ID_PREFIX,
+  type Model,
+  type ModelStatus,
+  signatureProblem,
+  type TensorSpec,
+} from '../domain/models.ts';
+import type { Principal } from '../domain/users.ts';
+import type { InspectedModel, ModelFiles, ModelRepository, ModelRuntime } from './ports.ts';
+
+export const MODEL_UPLOAD_PREFIX = 'uploads/';
+
+export interface ModelServiceSettings {
+  maxModelBytes: number;
+}
+
+export interface ModelPage {
+  items: Model[];
+  nextCursor: string | null;
+}
+
+function toSpecs(values: InspectedModel['inputs']): TensorSpec[] {
+  return values.map((v) => ({ name: v.name, type: v.type ?? 'unknown', shape: v.shape ?? [] }));
+}
+
+/** The model version id named by an uploaded file's key, `uploads/{modelId}.onnx`. */
+export function modelIdOfUpload(key: string): string | undefined {
+  const match = /^uploads\/(mdl_[A-Za-z0-9]+)\.onnx$/.exec(key);
+  return match?.[1];
+}
+
+export class ModelService {
+  constructor(
+    private readonly repository: ModelRepository,
+    private readonly files: ModelFiles,
+    private readonly runtime: ModelRuntime,
+    private readonly settings: ModelServiceSettings,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** Starts a new version of `name` awaiting its file; the answer carries the presigned upload. */
+  async create(input: { name: string; description: string; price: number }) {
+    const version = await this.repository.nextVersion(input.name);
+    const id = `${MODEL_ID_PREFIX}${ulid()}`;
+    const at = this.now().toISOString();
+    const model: Model = {
+      id,
+      name: input.name,
+      version,
+      description: input.description,
+      price: input.price,
+      status: 'pending_upload',
+      inputs: [],
+      outputs: [],
+      s3Key: `${MODEL_UPLOAD_PREFIX}${id}.onnx`,
+      createdAt: at,
+      updatedAt: at,
+    };
+    await this.repository.put(model);
+    return { model, upload: await this.files.presignUpload(model.s3Key) };
+  }
+
+  /**
+   * Validates an uploaded file by loading it with onnxruntime: the version becomes `active` with
+   * its signature, or `invalid` with a reason a person can act on. A version is validated once.
+   */
+  async validateUpload(key: string): Promise<Model | undefined> {
+    const id = modelIdOfUpload(key);
+    const model = id ? await this.repository.get(id) : undefined;
+    if (!model || model.status !== 'pending_upload') return undefined;
+    const invalid = (statusReason: string, extra: { sha256?: string; sizeBytes?: number } = {}) =>
+      this.repository.update(
+        model.id,
+        { status: 'invalid', statusReason, updatedAt: this.now().toISOString(), ...extra },
+        ['pending_upload'],
+      );
+
+    const size = await this.files.size(key);
+    if (size === undefined) return invalid('The uploaded file could not be found.');
+    if (size > this.settings.maxModelBytes) {
+      return invalid(
+        `The file is ${size} bytes; models may be at most ${this.settings.maxModelBytes} bytes.`,
+        { sizeBytes: size },
+      );
+    }
+    const bytes = await this.files.getBytes(key);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    let inspected: InspectedModel;
+    try {
+      inspected = await this.runtime.inspect(bytes);
+    } catch (error) {
+      return invalid(`The file is not an ONNX model onnxruntime can load: ${(error as Error).message}`, {
+        sha256,
+        sizeBytes: size,
+      });
+    }
+    const problem = signatureProblem(
+      inspected.inputs.map((i) => ({
+        name: i.name,
+        isTensor: i.isTensor,
+        ...(i.type ? { type: i.type } : {}),
+      })),
+      inspected.outputs.map((o) => ({
+        name: o.name,
+        isTensor: o.isTensor,
+        ...(o.type ? { type: o.type } : {}),
+      })),
+    );
+    if (problem) return invalid(problem, { sha256, sizeBytes: size });
+    return this.repository.update(
+      model.id,
+      {
+        status: 'active',
+        statusReason: null,
+        inputs: toSpecs(inspected.inputs),
+        outputs: toSpecs(inspected.outputs),
+        sha256,
+        sizeBytes: size,
+        updatedAt: this.now().toISOString(),
+      },
+      ['pending_upload'],
+    );
+  }
+
+  /** Registers a model from a file we already trust (the demo models at first local start). */
+  async registerBundled(input: {
+    name: string;
+    description: string;
+    price: number;
+    bytes: Uint8Array;
+  }): Promise<Model> {
+    const existing = await this.repository.versions(input.name);
+    const current = existing.find((m) => m.status === 'active');
+    if (current) return current;
+    const inspected = await this.runtime.inspect(input.bytes);
+    const version = await this.repository.nextVersion(input.name);
+    const id = `${MODEL_ID_PREFIX}${ulid()}`;
+    const at = this.now().toISOString();
+    const s3Key = `bundled/${input.name}/${version}/model.onnx`;
+    await this.files.put(s3Key, input.bytes);
+    const model: Model = {
+      id,
+      name: input.name,
+      version,
+      description: input.description,
+      price: input.price,
+      status: 'active',
+      inputs: toSpecs(inspected.inputs),
+      outputs: toSpecs(inspected.outputs),
+      sha256: createHash('sha256').update(input.bytes).digest('hex'),
+      sizeBytes: input.bytes.byteLength,
+      s3Key,
+      createdAt: at,
+      updatedAt: at,
+    };
+    await this.repository.put(model);
+    return model;
+  }
+
+  /** A model by id, or by name meaning its newest active version. Users see active models only. */
+  async find(reference: string, principal?: Principal): Promise<Model> {
+    const seeAll = principal?.role === 'admin';
+    let model: Model | undefined;
+    if (isModelId(reference)) {
+      model = await this.repository.get(reference);
+    } else {
+      const versions = await this.repository.versions(reference);
+      model = versions.find((m) => m.status === 'active') ?? (seeAll ? versions[0] : undefined);
+    }
+    if (!model || (!seeAll && model.status !== 'active')) {
+      throw new NotFoundError(`There is no active model "${reference}".`);
+    }
+    return model;
+  }
+
+  /** The newest active version for a name, or the version for an id, ignoring the caller's role. */
+  async findActive(reference: string): Promise<Model | undefined> {
+    if (isModelId(reference)) {
+      const model = await this.repository.get(reference);
+      return model?.status === 'active' ? model : undefined;
+    }
+    return (await this.repository.versions(reference)).find((m) => m.status === 'active');
+  }
+
+  async list(
+    principal: Principal,
+    query: { limit: number; cursor?: string | undefined },
+  ): Promise<ModelPage> {
+    const seeAll = principal.role === 'admin';
+    const items: Model[] = [];
+    let after = query.cursor ? decodeModelCursor(query.cursor) : undefined;
+    // Users see active versions only; keep reading until the page is full or the list ends.
+    do {
+      const page = await this.repository.list({ limit: query.limit, after });
+      for (const model of page.items) {
+        if ((seeAll || model.status === 'active') && items.length < query.limit) items.push(model);
+      }
+      after = page.last ?? undefined;
+      if (items.length >= query.limit) break;
+    } while (after);
+    const last = items.at(-1);
+    const more = items.length === query.limit && after !== undefined;
+    return {
+      items,
+      nextCursor:
+        more && last
+          ? encodeModelCursor(`${last.name}#${String(last.version).padStart(6, '0')}|${last.id}`)
+          : null,
+    };
+  }
+
+  async update(
+    modelId: string,
+    change: {
+      price?: number | undefined;
+      description?: string | undefined;
+      status?: 'active' | 'retired' | undefined;
+    },
+  ) {
+    const current = await this.repository.get(modelId);
+    if (!current) throw new NotFoundError(`There is no model version ${modelId}.`);
+    if (change.status && !['active', 'retired'].includes(current.status)) {
+      throw new ConflictError(`A model that is ${current.status} cannot be made ${change.status}.`);
+    }
+    const allowed: ModelStatus[] | undefined = change.status ? ['active', 'retired'] : undefined;
+    const updated = await this.repository.update(
+      modelId,
+      {
+        ...(change.price !== undefined ? { price: change.price } : {}),
+        ...(change.description !== undefined ? { description: change.description } : {}),
+        ...(change.status ? { status: change.status } : {}),
+        updatedAt: this.now().toISOString(),
+      },
+      allowed,
+    );
+    if (!updated) throw new ConflictError('The model changed while updating it; try again.');
+    return updated;
+  }
+}
+
+export function encodeModelCursor(position: string): string {
+  return Buffer.from(position).toString('base64url');
+}
+
+function decodeModelCursor(cursor: string): string {
+  const position = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!/^[a-z0-9-]+#\d{6}\|mdl_[A-Za-z0-9]+$/.test(position)) {
+    throw new ValidationError('The cursor is not valid; use the nextCursor of a previous page.', [
+      { path: 'query.cursor', message: 'is not a cursor this API issued' },
+    ]);
+  }
+  return position;
+}

@@ -1,0 +1,32 @@
+import type { BalanceChange, BalanceChangeResult } from '../domain/credits.ts';
+import type { Prediction } from '../domain/predictions.ts';
+
+/** An opaque item of the storage transaction (a write or a condition), built by an adapter. */
+export type TransactionPart = unknown;
+
+export interface PredictionRepository {
+  /** The write that records a prediction, to go in the charge's transaction. */
+  recordPart(prediction: Prediction, retentionSeconds: number): TransactionPart;
+  record(prediction: Prediction, retentionSeconds: number): Promise<void>;
+  get(userId: string, predictionId: string): Promise<Prediction | undefined>;
+  findById(predictionId: string): Promise<Prediction | undefined>;
+  list(
+    userId: string,
+    options: { limit: number; before?: string | undefined; model?: string | undefined },
+  ): Promise<{ items: Prediction[]; last: string | null }>;
+  /** Marks a prediction refunded, once; for the refund's transaction. */
+  refundPart(prediction: Prediction, at: string): TransactionPart;
+  /** Holds a charge to the model version and price it was computed with. */
+  priceCheckPart(modelId: string, price: number): TransactionPart;
+}
+
+export interface ChargePort {
+  apply(
+    change: BalanceChange,
+    options?: { with?: TransactionPart[]; idempotencyTtlSeconds?: number; record?: Record<string, unknown> },
+  ): Promise<BalanceChangeResult>;
+  getChangeRecord(userId: string, idempotencyId: string): Promise<Record<string, unknown> | undefined>;
+  /** What this container last saw of a balance, if anything (no read). */
+  knownBalance(userId: string): number | undefined;
+  getAccount(userId: string): Promise<{ balance: number } | undefined>;
+}

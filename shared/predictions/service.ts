@@ -1,0 +1,330 @@
+/**
+ * Synchronous predictions: validate the inputs against the model's signature, run the model, then
+ * charge `price × rows` in the one transaction that also records the prediction and checks that the
+ * cached model version is still active at the cached price. A failed run is recorded and costs
+ * nothing; a short balance answers 402 and throws the outputs away.
+ */
+import { ulid } from 'ulid';
+import { fingerprint } from '../auth/secrets.ts';
+import {
+  AppError,
+  ConflictError,
+  IdempotencyKeyReusedError,
+  InsufficientCreditsError,
+  ModelError,
+  NotFoundError,
+  RateLimitedError,
+  TransactionConditionFailedError,
+  ValidationError,
+} from '../domain/errors.ts';
+import type { Model } from '../domain/models.ts';
+import { type Prediction, RateLimiter } from '../domain/predictions.ts';
+import { outputsToJson, parseInputs } from '../domain/tensors.ts';
+import type { Principal } from '../domain/users.ts';
+import type { ModelRuntime } from '../models/ports.ts';
+import type { ChargePort, PredictionRepository } from './ports.ts';
+
+export interface PredictionSettings {
+  maxRows: number;
+  timeoutMs: number;
+  retentionSeconds: number;
+  /** Outputs larger than this (as JSON) are returned but not kept on the record. */
+  inlineOutputBytes: number;
+  ratePerMinute: number;
+  /** How long a model name keeps resolving to the version this container found. */
+  nameCacheSeconds: number;
+  idempotencyTtlSeconds: number;
+}
+
+export interface ModelLookup {
+  findActive(reference: string): Promise<Model | undefined>;
+}
+
+export interface PredictionResponse {
+  id: string;
+  modelId: string;
+  modelVersion: number;
+  outputs: Record<string, unknown>;
+  rows: number;
+  cost: number;
+  balance: number;
+  createdAt: string;
+}
+
+/** A charge refused by the model-version condition: the cached model changed under us. */
+class StaleModelError extends Error {}
+
+export class PredictionService {
+  private readonly limiter: RateLimiter;
+  private readonly modelCache = new Map<string, { model: Model; until: number }>();
+
+  constructor(
+    private readonly models: ModelLookup,
+    private readonly runtime: ModelRuntime,
+    private readonly credits: ChargePort,
+    private readonly predictions: PredictionRepository,
+    private readonly settings: PredictionSettings,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.limiter = new RateLimiter(settings.ratePerMinute);
+  }
+
+  /** The model version a reference names, from this container's cache when it can. */
+  private async resolve(reference: string, fresh = false): Promise<Model> {
+    const cached = this.modelCache.get(reference);
+    if (!fresh && cached && cached.until > Date.now()) return cached.model;
+    const model = await this.models.findActive(reference);
+    if (!model) {
+      this.modelCache.delete(reference);
+      throw new NotFoundError(`There is no active model "${reference}".`);
+    }
+    // A version id always names the same version (its price and status are held by the charge's
+    // condition); a name may move to a newer version, so it is looked up again now and then.
+    const until =
+      model.id === reference ? Number.POSITIVE_INFINITY : Date.now() + this.settings.nameCacheSeconds * 1000;
+    this.modelCache.set(reference, { model, until });
+    return model;
+  }
+
+  async predict(
+    principal: Principal,
+    reference: string,
+    body: { inputs: unknown },
+    idempotencyKey: string | undefined,
+  ): Promise<PredictionResponse> {
+    const wait = this.limiter.take(principal.userId);
+    if (wait > 0) throw new RateLimitedError('Too many predictions; slow down.', wait);
+
+    const requestHash = fingerprint({ reference, inputs: body.inputs });
+    const idempotencyId = idempotencyKey ? `prediction#${idempotencyKey}` : undefined;
+    if (idempotencyId) {
+      const previous = await this.credits.getChangeRecord(principal.userId, idempotencyId);
+      if (previous) return this.replay(previous, requestHash);
+    }
+
+    let model = await this.resolve(reference);
+    const { tensors, rows } = parseInputs(body.inputs, model.inputs, this.settings.maxRows);
+    let cost = model.price * rows;
+    await this.refuseEarlyIfBroke(principal.userId, cost);
+
+    const predictionId = ulid();
+    const started = performance.now();
+    let outputs: Record<string, unknown>;
+    try {
+      const runner = await this.runtime.runner(model);
+      outputs = outputsToJson(await withTimeout(runner.run(tensors), this.settings.timeoutMs));
+    } catch (error) {
+      const message =
+        error instanceof TimeoutError
+          ? `The model did not finish within ${this.settings.timeoutMs} ms.`
+          : `The model failed on these inputs: ${(error as Error).message}`;
+      await this.predictions.record(
+        {
+          id: predictionId,
+          userId: principal.userId,
+          modelId: model.id,
+          modelName: model.name,
+          modelVersion: model.version,
+          status: 'failed',
+          rows,
+          cost: 0,
+          error: { code: 'model_error', message },
+          latencyMs: Math.round(performance.now() - started),
+          createdAt: this.now().toISOString(),
+        },
+        this.settings.retentionSeconds,
+      );
+      throw new ModelError(`${message} Nothing was charged.`, { extensions: { predictionId } });
+    }
+    const latencyMs = Math.round(performance.now() - started);
+
+    // The model's price or status may change between the lookup and the charge; the charge's
+    // condition catches that, and we charge again at the price that now holds (or 404).
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.charge(principal, model, {
+          predictionId,
+          rows,
+          cost,
+          outputs,
+          latencyMs,
+          requestHash,
+          idempotencyId,
+        });
+      } catch (error) {
+        if (!(error instanceof StaleModelError) || attempt >= 2) throw error;
+        model = await this.resolve(model.id, true);
+        cost = model.price * rows;
+      }
+    }
+  }
+
+  private async refuseEarlyIfBroke(userId: string, cost: number): Promise<void> {
+    // Without this, an empty balance could keep the model busy for free: check the balance this
+    // container last saw (no read), and only if it looks short, read it to be sure.
+    const known = this.credits.knownBalance(userId);
+    if (cost === 0 || known === undefined || known >= cost) return;
+    const account = await this.credits.getAccount(userId);
+    const balance = account?.balance ?? 0;
+    if (balance < cost) throw new InsufficientCreditsError(balance, cost);
+  }
+
+  private async charge(
+    principal: Principal,
+    model: Model,
+    run: {
+      predictionId: string;
+      rows: number;
+      cost: number;
+      outputs: Record<string, unknown>;
+      latencyMs: number;
+      requestHash: string;
+      idempotencyId: string | undefined;
+    },
+  ): Promise<PredictionResponse> {
+    const createdAt = this.now().toISOString();
+    const keepOutputs = JSON.stringify(run.outputs).length <= this.settings.inlineOutputBytes;
+    const prediction: Prediction = {
+      id: run.predictionId,
+      userId: principal.userId,
+      modelId: model.id,
+      modelName: model.name,
+      modelVersion: model.version,
+      status: 'succeeded',
+      rows: run.rows,
+      cost: run.cost,
+      ...(keepOutputs ? { outputs: run.outputs } : {}),
+      latencyMs: run.latencyMs,
+      createdAt,
+    };
+    const response = (balance: number): PredictionResponse => ({
+      id: run.predictionId,
+      modelId: model.id,
+      modelVersion: model.version,
+      outputs: run.outputs,
+      rows: run.rows,
+      cost: run.cost,
+      balance,
+      createdAt,
+    });
+    const parts = [
+      this.predictions.recordPart(prediction, this.settings.retentionSeconds),
+      this.predictions.priceCheckPart(model.id, model.price),
+    ];
+    if (run.cost === 0) {
+      // A free model changes no balance; it still records the prediction under the same condition.
+      const balance = (await this.credits.getAccount(principal.userId))?.balance ?? 0;
+      await this.predictions.record(prediction, this.settings.retentionSeconds);
+      return response(balance);
+    }
+    try {
+      const result = await this.credits.apply(
+        {
+          userId: principal.userId,
+          kind: 'charge',
+          amount: -run.cost,
+          idempotencyId: run.idempotencyId ?? `prediction#${run.predictionId}`,
+          requestHash: run.requestHash,
+          predictionId: run.predictionId,
+        },
+        {
+          with: parts,
+          idempotencyTtlSeconds: this.settings.idempotencyTtlSeconds,
+          ...(run.idempotencyId && keepOutputs ? { record: { response: response(0) } } : {}),
+        },
+      );
+      if (result.outcome === 'insufficient-credits')
+        throw new InsufficientCreditsError(result.balance, result.cost);
+      if (result.replayed && result.stored) return this.replay(result.stored, run.requestHash);
+      return response(result.balance);
+    } catch (error) {
+      if (error instanceof AppError) throw error;
+      if (error instanceof TransactionConditionFailedError && error.index === 1) {
+        throw new StaleModelError();
+      }
+      throw error;
+    }
+  }
+
+  private replay(record: Record<string, unknown>, requestHash: string): PredictionResponse {
+    if (record.requestHash !== requestHash) throw new IdempotencyKeyReusedError();
+    const stored = record.response as PredictionResponse | undefined;
+    if (!stored)
+      throw new ConflictError(
+        'This Idempotency-Key was already used, and its response was too large to keep.',
+      );
+    return { ...stored, balance: Number(record.balance) };
+  }
+
+  async get(principal: Principal, predictionId: string): Promise<Prediction> {
+    const prediction = await this.predictions.get(principal.userId, predictionId);
+    if (!prediction) throw new NotFoundError('There is no such prediction.');
+    return prediction;
+  }
+
+  async list(
+    principal: Principal,
+    query: { limit: number; cursor?: string | undefined; modelId?: string | undefined },
+  ) {
+    const before = query.cursor ? decodePredictionCursor(query.cursor) : undefined;
+    const page = await this.predictions.list(principal.userId, {
+      limit: query.limit,
+      before,
+      model: query.modelId,
+    });
+    return { items: page.items, nextCursor: page.last ? Buffer.from(page.last).toString('base64url') : null };
+  }
+
+  /** Gives a prediction's cost back, once, as a `refund` ledger entry. */
+  async refund(admin: Principal, predictionId: string, reason: string) {
+    const prediction = await this.predictions.findById(predictionId);
+    if (!prediction) throw new NotFoundError('There is no such prediction.');
+    if (prediction.status !== 'succeeded' || prediction.cost <= 0) {
+      throw new ConflictError('Only a prediction that was charged can be refunded.');
+    }
+    if (prediction.refundedAt) throw new ConflictError('This prediction was already refunded.');
+    try {
+      const result = await this.credits.apply(
+        {
+          userId: prediction.userId,
+          kind: 'refund',
+          amount: prediction.cost,
+          idempotencyId: `refund#${prediction.id}`,
+          requestHash: fingerprint({ refund: prediction.id }),
+          predictionId: prediction.id,
+          reason,
+          actorId: admin.userId,
+        },
+        { with: [this.predictions.refundPart(prediction, this.now().toISOString())] },
+      );
+      if (result.outcome !== 'applied' || result.replayed)
+        throw new ConflictError('This prediction was already refunded.');
+      return result;
+    } catch (error) {
+      if (error instanceof TransactionConditionFailedError) {
+        throw new ConflictError('This prediction was already refunded.');
+      }
+      throw error;
+    }
+  }
+}
+
+class TimeoutError extends Error {}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError()), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+function decodePredictionCursor(cursor: string): string {
+  const id = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!/^[0-9A-HJKMNP-TV-Z]{26}$/.test(id)) {
+    throw new ValidationError('The cursor is not valid; use the nextCursor of a previous page.', [
+      { path: 'query.cursor', message: 'is not a cursor this API issued' },
+    ]);
+  }
+  return id;
+}

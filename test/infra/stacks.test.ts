@@ -1,0 +1,447 @@
+/**
+ * What the synthesized templates promise, for both stages. Bundling is skipped (the
+ * `aws:cdk:bundling-stacks` context), so these tests take seconds; bundling.test.ts bundles for real.
+ */
+import { App, type CfnElement, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type { IConstruct } from 'constructs';
+import { describe, expect, it } from 'vitest';
+import { buildApp } from '../../infra/app.ts';
+import { stageSettings } from '../../infra/stage.ts';
+import { StatefulStack } from '../../infra/stateful-stack.ts';
+import { grant } from '../../infra/stateless-stack.ts';
+import {
+  type FunctionName,
+  functionNames,
+  functions,
+  type ResourceGrant,
+} from '../../shared/api/functions.ts';
+import { DEFAULT_ROUTE_FUNCTION, routeKey, routes } from '../../shared/api/routes.ts';
+
+type Stage = 'dev' | 'prod';
+type Json = Record<string, unknown>;
+
+function synthesize(stage: Stage, context: Record<string, unknown> = {}) {
+  const built = buildApp({ context: { stage, 'aws:cdk:bundling-stacks': [], ...context } });
+  return {
+    ...built,
+    statefulTemplate: Template.fromStack(built.stateful),
+    statelessTemplate: Template.fromStack(built.stateless),
+  };
+}
+
+const synthesized = new Map<Stage, ReturnType<typeof synthesize>>();
+function stageApp(stage: Stage) {
+  let app = synthesized.get(stage);
+  if (!app) {
+    app = synthesize(stage);
+    synthesized.set(stage, app);
+  }
+  return app;
+}
+
+function logicalId(construct: IConstruct): string {
+  return Stack.of(construct).getLogicalId(construct.node.defaultChild as CfnElement);
+}
+
+function resourceOf(template: Template, id: string): Json {
+  const resource = template.toJSON().Resources?.[id] as Json | undefined;
+  if (!resource) throw new Error(`No resource ${id} in the template.`);
+  return resource;
+}
+
+function propertiesOf(template: Template, id: string): Json {
+  return resourceOf(template, id).Properties as Json;
+}
+
+/** The value the stateful stack exports under the name a `Fn::ImportValue` of the stateless stack imports. */
+function exportedValue(stateful: Template, imported: unknown): unknown {
+  const name = (imported as { 'Fn::ImportValue'?: string })['Fn::ImportValue'];
+  const outputs = Object.values(stateful.toJSON().Outputs ?? {}) as {
+    Value: unknown;
+    Export?: { Name: string };
+  }[];
+  const output = outputs.find((candidate) => candidate.Export?.Name === name);
+  if (!output) throw new Error(`The stateful stack exports nothing named ${String(name)}.`);
+  return output.Value;
+}
+
+function environmentOf(stage: Stage, name: FunctionName): Record<string, unknown> {
+  const { stateless, statelessTemplate } = stageApp(stage);
+  const properties = propertiesOf(statelessTemplate, logicalId(stateless.functions[name]));
+  return (properties.Environment as { Variables: Record<string, unknown> }).Variables;
+}
+
+/** Every IAM action of the policies attached to a function's execution role. */
+function actionsOf(stage: Stage, name: FunctionName): string[] {
+  const { stateless, statelessTemplate } = stageApp(stage);
+  const role = logicalId(stateless.functions[name].role as IConstruct);
+  const policies = Object.values(statelessTemplate.findResources('AWS::IAM::Policy')) as {
+    Properties: { Roles: { Ref: string }[]; PolicyDocument: { Statement: { Action: string | string[] }[] } };
+  }[];
+  return policies
+    .filter((policy) => policy.Properties.Roles.some((ref) => ref.Ref === role))
+    .flatMap((policy) => policy.Properties.PolicyDocument.Statement.flatMap((statement) => statement.Action));
+}
+
+/** The environment variable each grant sets, as shared/config.ts reads it. */
+const grantVariables: Record<ResourceGrant, string> = {
+  'table:read': 'TABLE_NAME',
+  'table:write': 'TABLE_NAME',
+  'models-bucket:read': 'MODELS_BUCKET',
+  'models-bucket:write': 'MODELS_BUCKET',
+  'batch-bucket:read': 'BATCH_BUCKET',
+  'batch-bucket:write': 'BATCH_BUCKET',
+  'batch-queue:send': 'BATCH_QUEUE_URL',
+  'model-queue:send': 'MODEL_QUEUE_URL',
+  'signing-key:read': 'SIGNING_KEY_SECRET_ARN',
+};
+const resourceVariables = new Set(Object.values(grantVariables));
+
+describe.each(['dev', 'prod'] as const)('the %s stateful stack', (stage) => {
+  const production = stage === 'prod';
+
+  it('keeps everything in one table keyed by pk/sk with gsi1, gsi2, a TTL on expiresAt, PITR and a stream', () => {
+    const { statefulTemplate } = stageApp(stage);
+    statefulTemplate.resourceCountIs('AWS::DynamoDB::GlobalTable', 1);
+    statefulTemplate.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        Match.objectLike({
+          IndexName: 'gsi1',
+          KeySchema: [
+            { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+            { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+          ],
+        }),
+        Match.objectLike({
+          IndexName: 'gsi2',
+          KeySchema: [
+            { AttributeName: 'gsi2pk', KeyType: 'HASH' },
+            { AttributeName: 'gsi2sk', KeyType: 'RANGE' },
+          ],
+        }),
+      ],
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      Replicas: [
+        Match.objectLike({ PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } }),
+      ],
+    });
+  });
+
+  it(
+    production
+      ? 'protects the table from deletion and retains it when the stack goes'
+      : 'lets the table be deleted with the stack',
+    () => {
+      const { stateful, statefulTemplate } = stageApp(stage);
+      const table = resourceOf(statefulTemplate, logicalId(stateful.table));
+      expect(table.DeletionPolicy).toBe(production ? 'Retain' : 'Delete');
+      expect(table.UpdateReplacePolicy).toBe(production ? 'Retain' : 'Delete');
+      const [replica] = (table.Properties as { Replicas: { DeletionProtectionEnabled: boolean }[] }).Replicas;
+      expect(replica?.DeletionProtectionEnabled).toBe(production);
+    },
+  );
+
+  it('blocks public access to both buckets and denies requests without TLS', () => {
+    const { stateful, statefulTemplate } = stageApp(stage);
+    for (const bucket of [stateful.modelsBucket, stateful.batchBucket]) {
+      expect(propertiesOf(statefulTemplate, logicalId(bucket)).PublicAccessBlockConfiguration).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+      statefulTemplate.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: logicalId(bucket) },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Deny',
+              Action: 's3:*',
+              Principal: { AWS: '*' },
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            }),
+          ]),
+        },
+      });
+    }
+  });
+
+  it('sends ObjectCreated of uploads/ in the models bucket to the model queue and of inbox/ in the batch bucket to the batch queue', () => {
+    const { stateful, statefulTemplate } = stageApp(stage);
+    const routesTo = [
+      { bucket: stateful.modelsBucket, prefix: 'uploads/', queue: stateful.modelQueue },
+      { bucket: stateful.batchBucket, prefix: 'inbox/', queue: stateful.batchQueue },
+    ];
+    for (const { bucket, prefix, queue } of routesTo) {
+      statefulTemplate.hasResourceProperties('Custom::S3BucketNotifications', {
+        BucketName: { Ref: logicalId(bucket) },
+        NotificationConfiguration: {
+          QueueConfigurations: [
+            {
+              Events: ['s3:ObjectCreated:*'],
+              Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: prefix }] } },
+              QueueArn: { 'Fn::GetAtt': [logicalId(queue), 'Arn'] },
+            },
+          ],
+        },
+      });
+    }
+  });
+
+  it(`moves a message to its queue's dead-letter queue after ${stageSettings(stage).maxReceiveCount} receives`, () => {
+    const { stateful, statefulTemplate } = stageApp(stage);
+    const pairs = [
+      { queue: stateful.modelQueue, deadLetterQueue: stateful.modelDeadLetterQueue },
+      { queue: stateful.batchQueue, deadLetterQueue: stateful.batchDeadLetterQueue },
+    ];
+    for (const { queue, deadLetterQueue } of pairs) {
+      expect(propertiesOf(statefulTemplate, logicalId(queue)).RedrivePolicy).toEqual({
+        deadLetterTargetArn: { 'Fn::GetAtt': [logicalId(deadLetterQueue), 'Arn'] },
+        maxReceiveCount: stageSettings(stage).maxReceiveCount,
+      });
+    }
+  });
+});
+
+describe.each(['dev', 'prod'] as const)('the %s stateless stack', (stage) => {
+  it('creates one Node.js 24 function per entry of the function list, sized as the list says', () => {
+    const { stateless, statelessTemplate } = stageApp(stage);
+    statelessTemplate.resourceCountIs('AWS::Lambda::Function', functionNames.length);
+    for (const name of functionNames) {
+      const definition = functions[name];
+      expect(propertiesOf(statelessTemplate, logicalId(stateless.functions[name]))).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['x86_64'],
+        Handler: 'index.handler',
+        Description: definition.description,
+        MemorySize: definition.memoryMb,
+        Timeout: definition.timeoutSeconds,
+      });
+    }
+  });
+
+  it('feeds each queue worker from its queue, reporting partial batch failures', () => {
+    const { stateful, stateless, statefulTemplate, statelessTemplate } = stageApp(stage);
+    const queues = { 'model-queue': stateful.modelQueue, 'batch-queue': stateful.batchQueue };
+    const mappings = Object.values(statelessTemplate.findResources('AWS::Lambda::EventSourceMapping')) as {
+      Properties: Json;
+    }[];
+    const workers = functionNames.flatMap((name) => {
+      const definition = functions[name];
+      return definition.kind === 'queue-worker' ? [{ name, definition }] : [];
+    });
+    expect(mappings).toHaveLength(workers.length);
+    for (const { name, definition } of workers) {
+      const mapping = mappings.find(
+        (candidate) =>
+          (candidate.Properties.FunctionName as { Ref?: string }).Ref ===
+          logicalId(stateless.functions[name]),
+      );
+      expect(mapping?.Properties).toMatchObject({
+        BatchSize: definition.batchSize,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+      });
+      expect(exportedValue(statefulTemplate, mapping?.Properties.EventSourceArn)).toEqual({
+        'Fn::GetAtt': [logicalId(queues[definition.queue]), 'Arn'],
+      });
+    }
+  });
+
+  it('routes every entry of the route table, and $default, to the function the table names', () => {
+    const { stateless, statelessTemplate } = stageApp(stage);
+    const expected = new Map<string, FunctionName>(routes.map((route) => [routeKey(route), route.fn]));
+    expected.set('$default', DEFAULT_ROUTE_FUNCTION);
+    statelessTemplate.resourceCountIs('AWS::ApiGatewayV2::Route', routes.length + 1);
+
+    const served = new Map<string, string>();
+    for (const route of Object.values(statelessTemplate.findResources('AWS::ApiGatewayV2::Route'))) {
+      const { RouteKey, Target } = route.Properties as {
+        RouteKey: string;
+        Target: { 'Fn::Join': [string, unknown[]] };
+      };
+      const integrationRef = Target['Fn::Join'][1][1] as { Ref: string };
+      const integration = propertiesOf(statelessTemplate, integrationRef.Ref);
+      expect(integration).toMatchObject({ IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' });
+      served.set(
+        RouteKey,
+        (integration.IntegrationUri as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0],
+      );
+    }
+    expect(Object.fromEntries(served)).toEqual(
+      Object.fromEntries([...expected].map(([key, fn]) => [key, logicalId(stateless.functions[fn])])),
+    );
+  });
+
+  it('logs every request of the default stage and throttles it', () => {
+    const { statelessTemplate } = stageApp(stage);
+    statelessTemplate.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
+      DefaultRouteSettings: { ThrottlingBurstLimit: 200, ThrottlingRateLimit: 100 },
+    });
+    expect(statelessTemplate.toJSON().Outputs).toHaveProperty('ApiUrl');
+  });
+
+  it('gives each function exactly the resource variables its grants name', () => {
+    for (const name of functionNames) {
+      const expected = new Set(functions[name].grants.map((resourceGrant) => grantVariables[resourceGrant]));
+      const actual = Object.keys(environmentOf(stage, name)).filter((variable) =>
+        resourceVariables.has(variable),
+      );
+      expect(new Set(actual), name).toEqual(expected);
+    }
+  });
+
+  it('gives the public function no access to the table, the buckets or the queues', () => {
+    const environment = environmentOf(stage, 'public');
+    expect(environment).not.toHaveProperty('TABLE_NAME');
+    expect(
+      actionsOf(stage, 'public').filter((action) => /^(dynamodb|s3|sqs|secretsmanager):/.test(action)),
+    ).toEqual([]);
+  });
+
+  it('lets the batch worker read and write the table and the batch bucket, read models and re-enqueue', () => {
+    const environment = environmentOf(stage, 'batch-worker');
+    for (const variable of ['TABLE_NAME', 'MODELS_BUCKET', 'BATCH_BUCKET', 'BATCH_QUEUE_URL']) {
+      expect(environment).toHaveProperty(variable);
+    }
+    expect(actionsOf(stage, 'batch-worker')).toEqual(
+      expect.arrayContaining([
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:Query',
+        's3:GetObject*',
+        's3:PutObject',
+        'sqs:SendMessage',
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+      ]),
+    );
+  });
+
+  it('lets the functions that sign or verify tokens read the signing key secret, and no other', () => {
+    const { stateless, statelessTemplate } = stageApp(stage);
+    statelessTemplate.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    statelessTemplate.hasResourceProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: Match.objectLike({ GenerateStringKey: 'current', SecretStringTemplate: '{}' }),
+    });
+    for (const name of functionNames) {
+      const reads = (functions[name].grants as readonly ResourceGrant[]).includes('signing-key:read');
+      const environment = environmentOf(stage, name);
+      if (reads) expect(environment.SIGNING_KEY_SECRET_ARN).toEqual({ Ref: logicalId(stateless.signingKey) });
+      expect(actionsOf(stage, name).includes('secretsmanager:GetSecretValue'), name).toBe(reads);
+    }
+  });
+
+  it('attaches the onnxruntime layer, with one intra-op thread, only to the functions that run models', () => {
+    const { stateless, statelessTemplate } = stageApp(stage);
+    statelessTemplate.resourceCountIs('AWS::Lambda::LayerVersion', 1);
+    statelessTemplate.hasResourceProperties('AWS::Lambda::LayerVersion', {
+      CompatibleRuntimes: ['nodejs24.x'],
+      CompatibleArchitectures: ['x86_64'],
+    });
+    const layer = { Ref: logicalId(stateless.onnxRuntimeLayer) };
+    for (const name of functionNames) {
+      const properties = propertiesOf(statelessTemplate, logicalId(stateless.functions[name]));
+      const environment = environmentOf(stage, name);
+      if (functions[name].usesOnnxRuntime) {
+        expect(properties.Layers, name).toEqual([layer]);
+        expect(environment.ORT_INTRA_OP_THREADS, name).toBe('1');
+      } else {
+        expect(properties.Layers, name).toBeUndefined();
+        expect(environment, name).not.toHaveProperty('ORT_INTRA_OP_THREADS');
+      }
+    }
+  });
+
+  it('passes the stage settings to every function', () => {
+    const settings = stageSettings(stage);
+    for (const name of functionNames) {
+      expect(environmentOf(stage, name), name).toMatchObject({
+        STAGE: stage,
+        LOG_LEVEL: settings.logLevel,
+        SELF_SERVICE_TOP_UPS: stage === 'prod' ? 'false' : 'true',
+        SIGNUP_BONUS: stage === 'prod' ? '0' : '100',
+        CORS_ALLOWED_ORIGINS: settings.corsOrigins.join(','),
+        POWERTOOLS_SERVICE_NAME: 'credit-predictions',
+      });
+    }
+  });
+});
+
+describe('CORS on the API', () => {
+  it('allows the local front-end origins in dev with the headers clients send and read', () => {
+    stageApp('dev').statelessTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      CorsConfiguration: {
+        AllowOrigins: ['http://localhost:3000', 'http://localhost:5173'],
+        AllowHeaders: ['authorization', 'content-type', 'idempotency-key'],
+        ExposeHeaders: ['x-request-id', 'retry-after'],
+        AllowMethods: Match.anyValue(),
+        MaxAge: Match.anyValue(),
+      },
+    });
+  });
+
+  it('allows no origin in prod unless the corsOrigins context names some', () => {
+    stageApp('prod').statelessTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      CorsConfiguration: Match.absent(),
+    });
+    const named = synthesize('prod', { corsOrigins: 'https://app.example.com, https://admin.example.com' });
+    named.statelessTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      CorsConfiguration: Match.objectLike({
+        AllowOrigins: ['https://app.example.com', 'https://admin.example.com'],
+      }),
+    });
+    expect(environmentOf('prod', 'public').CORS_ALLOWED_ORIGINS).toBe('');
+  });
+});
+
+describe('the grant helper', () => {
+  // Every grant the function list may use, including those no function uses yet.
+  const expectations: Record<ResourceGrant, string> = {
+    'table:read': 'dynamodb:GetItem',
+    'table:write': 'dynamodb:PutItem',
+    'models-bucket:read': 's3:GetObject*',
+    'models-bucket:write': 's3:PutObject',
+    'batch-bucket:read': 's3:GetObject*',
+    'batch-bucket:write': 's3:PutObject',
+    'batch-queue:send': 'sqs:SendMessage',
+    'model-queue:send': 'sqs:SendMessage',
+    'signing-key:read': 'secretsmanager:GetSecretValue',
+  };
+
+  it.each(Object.entries(expectations) as [ResourceGrant, string][])(
+    'turns %s into the IAM right (%s) and the variable naming the resource',
+    (resourceGrant, action) => {
+      const app = new App();
+      const stateful = new StatefulStack(app, 'Stateful', { settings: stageSettings('dev') });
+      const stack = new Stack(app, 'Consumer');
+      const fn = new lambda.Function(stack, 'Fn', {
+        runtime: lambda.Runtime.NODEJS_24_X,
+        handler: 'index.handler',
+        code: lambda.Code.fromInline('export const handler = async () => {};'),
+      });
+      const signingKey = new secretsmanager.Secret(stack, 'SigningKey');
+      const { table, modelsBucket, batchBucket, modelQueue, batchQueue } = stateful;
+      grant(fn, resourceGrant, { table, modelsBucket, batchBucket, modelQueue, batchQueue, signingKey });
+
+      const template = Template.fromStack(stack);
+      const properties = propertiesOf(template, logicalId(fn));
+      expect(properties.Environment).toEqual({
+        Variables: { [grantVariables[resourceGrant]]: expect.anything() },
+      });
+      const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
+      expect(policies).toContain(`"${action}"`);
+    },
+  );
+});

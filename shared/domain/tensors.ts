@@ -91,31 +91,35 @@ function fill(
   problems: Problems,
 ): void {
   let index = 0;
-  const visit = (node: unknown, at: string) => {
-    if (Array.isArray(node)) {
-      node.forEach((child, i) => visit(child, `${at}/${i}`));
-      return;
-    }
-    const position = index++;
+  /** Stores one scalar; returns what is wrong with it, if anything. */
+  const store = (node: unknown, position: number): string | undefined => {
     if (spec.type === 'bool') {
-      if (typeof node !== 'boolean') return problems.add(at, `must be true or false, got ${describe(node)}`);
+      if (typeof node !== 'boolean') return `must be true or false, got ${describe(node)}`;
       data[position] = node ? 1 : 0;
-      return;
+      return undefined;
     }
-    if (typeof node !== 'number') return problems.add(at, `must be a number, got ${describe(node)}`);
-    if (!Number.isFinite(node)) return problems.add(at, 'must be a finite number');
+    if (typeof node !== 'number') return `must be a number, got ${describe(node)}`;
+    if (!Number.isFinite(node)) return 'must be a finite number';
     if (spec.type === 'int64' || spec.type === 'int32') {
-      if (!Number.isInteger(node)) return problems.add(at, `must be an integer (${spec.type}), got ${node}`);
+      if (!Number.isInteger(node)) return `must be an integer (${spec.type}), got ${node}`;
       if (spec.type === 'int32' && (node < -(2 ** 31) || node >= 2 ** 31))
-        return problems.add(at, 'is outside the int32 range');
-      if (Math.abs(node) > MAX_SAFE) return problems.add(at, 'must be within ±2^53 to be exact in JSON');
+        return 'is outside the int32 range';
+      if (Math.abs(node) > MAX_SAFE) return 'must be within ±2^53 to be exact in JSON';
       if (spec.type === 'int64') (data as BigInt64Array)[position] = BigInt(node);
       else (data as Int32Array)[position] = node;
+      return undefined;
+    }
+    if (spec.type === 'float32' && Math.abs(node) > 3.4028234663852886e38) return 'is too large for float32';
+    (data as Float32Array | Float64Array)[position] = node;
+    return undefined;
+  };
+  const visit = (node: unknown, at: string): void => {
+    if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++) visit(node[i], `${at}/${i}`);
       return;
     }
-    if (spec.type === 'float32' && Math.abs(node) > 3.4028234663852886e38)
-      return problems.add(at, 'is too large for float32');
-    (data as Float32Array | Float64Array)[position] = node;
+    const problem = store(node, index++);
+    if (problem) problems.add(at, problem);
   };
   visit(value, path);
 }

@@ -67,6 +67,17 @@ const envSchema = z.object({
   MODEL_CACHE_SIZE: z.coerce.number().int().positive().default(8),
   MODEL_NAME_CACHE_SECONDS: z.coerce.number().int().min(0).default(30),
   ORT_INTRA_OP_THREADS: z.coerce.number().int().positive().default(1),
+  BATCH_CHUNK_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+  MAX_BATCH_ROWS: z.coerce.number().int().positive().default(1_000_000),
+  MAX_BATCH_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(512 * 1024 * 1024),
+  BATCH_RESERVE_MS: z.coerce.number().int().min(0).default(120_000),
+  BATCH_MAX_RUN_MS: z.coerce.number().int().min(0).default(0),
+  /** The batch queue's maxReceiveCount: on the last receive a failing batch is marked failed. */
+  BATCH_MAX_RECEIVES: z.coerce.number().int().min(1).default(3),
   PRESIGNED_URL_TTL_SECONDS: z.coerce
     .number()
     .int()
@@ -105,6 +116,14 @@ export interface Config {
     timeoutMs: number;
     retentionSeconds: number;
     perMinute: number;
+  };
+  batches: {
+    chunkSize: number;
+    maxRows: number;
+    maxBytes: number;
+    reserveMs: number;
+    maxRunMs: number;
+    maxReceives: number;
   };
   presignedUrlTtlSeconds: number;
   auth: {
@@ -165,6 +184,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       timeoutMs: e.PREDICTION_TIMEOUT_MS,
       retentionSeconds: e.PREDICTION_RETENTION_DAYS * 86_400,
       perMinute: e.PREDICTIONS_PER_MINUTE,
+    },
+    batches: {
+      chunkSize: e.BATCH_CHUNK_SIZE,
+      maxRows: e.MAX_BATCH_ROWS,
+      maxBytes: e.MAX_BATCH_BYTES,
+      reserveMs: e.BATCH_RESERVE_MS,
+      maxRunMs: e.BATCH_MAX_RUN_MS,
+      maxReceives: e.BATCH_MAX_RECEIVES,
     },
     presignedUrlTtlSeconds: e.PRESIGNED_URL_TTL_SECONDS,
     auth: {

@@ -1,6 +1,72 @@
+/**
+ * The batch worker: fed by the batch queue with the inbox's ObjectCreated events and with its own
+ * continuation messages. It reports partial batch failures; on a message's last allowed receive a
+ * batch that still fails is marked failed (and refunded) before the message goes to the DLQ.
+ */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { z } from 'zod';
+import { services } from '#shared/app/services.ts';
+import { BatchBusyError } from '#shared/batches/service.ts';
+import { config } from '#shared/config.ts';
+import { parseInboxKey } from '#shared/domain/batches.ts';
+import { objectsCreated } from '#shared/domain/s3-events.ts';
 import { logger } from '#shared/observability/logger.ts';
-import { objectCreatedWorker } from '#shared/workers/sqs-worker.ts';
 
-export const handler = objectCreatedWorker(async ({ object }) => {
-  logger.info('batch file received', { key: object.key });
+const Continuation = z.object({
+  kind: z.literal('batch-continuation'),
+  userId: z.string(),
+  batchId: z.string(),
 });
+
+async function handleRecord(record: SQSRecord, context: Context) {
+  const run = { owner: record.messageId, remainingMs: () => context.getRemainingTimeInMillis() };
+  const lastReceive = Number(record.attributes.ApproximateReceiveCount) >= config().batches.maxReceives;
+  const body = JSON.parse(record.body) as unknown;
+  const continuation = Continuation.safeParse(body);
+  const targets = continuation.success
+    ? [
+        {
+          userId: continuation.data.userId,
+          batchId: continuation.data.batchId,
+          key: undefined,
+          eTag: undefined,
+        },
+      ]
+    : objectsCreated(record.body).map((o) => ({
+        ...(parseInboxKey(o.key) ?? { userId: '', fileName: '' }),
+        batchId: parseInboxKey(o.key)?.fileName ?? '',
+        key: o.key,
+        eTag: o.eTag,
+      }));
+  for (const target of targets) {
+    logger.appendKeys({ userId: target.userId, batchId: target.batchId });
+    try {
+      if (target.key) await services().batches.handleInboxObject(target.key, target.eTag, run);
+      else await services().batches.continueBatch(target.userId, target.batchId, run);
+    } catch (error) {
+      logger.warn('batch run failed; the message will be retried', { error: error as Error });
+      if (lastReceive && !(error instanceof BatchBusyError)) {
+        logger.error('batch failed for good', { error: error as Error });
+        await services().batches.failById(
+          target.userId,
+          target.batchId,
+          `Processing failed repeatedly: ${(error as Error).message}`,
+        );
+      }
+      throw error;
+    }
+  }
+}
+
+const processor = new BatchProcessor(EventType.SQS);
+
+export const handler = middy<SQSEvent, SQSBatchResponse>()
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .handler((event, context) =>
+    processPartialResponse(event, (record: SQSRecord) => handleRecord(record, context), processor, {
+      context,
+    }),
+  );

@@ -1,4 +1,7 @@
-/** The ModelRuntime port on onnxruntime-node and S3: model files fetched once per container per version. */
+/**
+ * The ModelRuntime port on onnxruntime-node and S3: model files fetched once per container per
+ * version.
+ */
 import type { Model } from '../domain/models.ts';
 import type { InspectedModel, ModelRuntime, Runner } from '../models/ports.ts';
 import { loadModel, ModelCache } from './onnx-runtime.ts';
@@ -24,7 +27,7 @@ export class OnnxModelRuntime implements ModelRuntime {
     }
   }
 
-  runner(model: Model): Promise<Runner> {
+  async runner(model: Model): Promise<Runner> {
     return this.cache.get(model.id, () => this.files.getBytes(this.bucket, model.s3Key));
   }
 }

@@ -3,7 +3,15 @@
  * One session per model version per container, created on first use and kept in a bounded LRU
  * (sessions leak memory when churned, so they are never made per request).
  */
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
+
+// Loaded on first use: in AWS only the functions that run models carry onnxruntime (as a layer).
+let runtime: Promise<typeof Ort> | undefined;
+const ortModule = () => {
+  runtime ??= import('onnxruntime-node');
+  return runtime;
+};
+
 import type { InputTensor, OutputTensor } from '../domain/tensors.ts';
 
 export interface ValueDescription {
@@ -21,7 +29,7 @@ export interface ModelRunner {
   release(): Promise<void>;
 }
 
-function describe(metadata: readonly ort.InferenceSession.ValueMetadata[]): ValueDescription[] {
+function describe(metadata: readonly Ort.InferenceSession.ValueMetadata[]): ValueDescription[] {
   return metadata.map((m) =>
     m.isTensor
       ? {
@@ -35,6 +43,7 @@ function describe(metadata: readonly ort.InferenceSession.ValueMetadata[]): Valu
 }
 
 export async function loadModel(bytes: Uint8Array, threads = 1): Promise<ModelRunner> {
+  const ort = await ortModule();
   const session = await ort.InferenceSession.create(bytes, {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
@@ -46,7 +55,7 @@ export async function loadModel(bytes: Uint8Array, threads = 1): Promise<ModelRu
     inputs: describe(session.inputMetadata),
     outputs: describe(session.outputMetadata),
     async run(inputs) {
-      const feeds: Record<string, ort.Tensor> = {};
+      const feeds: Record<string, Ort.Tensor> = {};
       for (const input of inputs) feeds[input.name] = new ort.Tensor(input.type, input.data, input.dims);
       const results = await session.run(feeds);
       return Object.entries(results).map(([name, tensor]) => ({

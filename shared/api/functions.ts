@@ -85,6 +85,15 @@ export const functions = {
     grants: ['table:read', 'table:write', 'models-bucket:read', 'signing-key:read'],
     usesOnnxRuntime: true,
   },
+  batches: {
+    kind: 'http',
+    entry: 'functions/batches/handler.ts',
+    description: 'Batch creation with a presigned upload, progress and results links',
+    memoryMb: 512,
+    timeoutSeconds: 10,
+    grants: ['table:read', 'table:write', 'batch-bucket:read', 'batch-bucket:write', 'signing-key:read'],
+    usesOnnxRuntime: false,
+  },
   'model-validator': {
     kind: 'queue-worker',
     queue: 'model-queue',

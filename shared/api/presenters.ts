@@ -1,4 +1,5 @@
 /** What clients see of domain records: internal fields (sequences, actors, keys) stay inside. */
+import type { Batch } from '../domain/batches.ts';
 import type { LedgerEntry } from '../domain/credits.ts';
 import type { Model } from '../domain/models.ts';
 import type { Prediction } from '../domain/predictions.ts';
@@ -52,4 +53,22 @@ export const presentPrediction = (p: Prediction) => ({
   latencyMs: p.latencyMs,
   createdAt: p.createdAt,
   ...(p.refundedAt ? { refundedAt: p.refundedAt } : {}),
+});
+
+export const presentBatch = (b: Batch & { resultsUrl?: string }) => ({
+  id: b.id,
+  modelId: b.modelId,
+  modelName: b.modelName,
+  modelVersion: b.modelVersion,
+  format: b.format,
+  status: b.status,
+  ...(b.statusReason ? { statusReason: b.statusReason } : {}),
+  rows: b.rows,
+  processed: b.processed,
+  succeeded: b.succeeded,
+  failed: b.failed,
+  cost: b.cost,
+  ...(b.resultsUrl ? { results: { url: b.resultsUrl } } : {}),
+  createdAt: b.createdAt,
+  ...(b.finishedAt ? { finishedAt: b.finishedAt } : {}),
 });

@@ -264,3 +264,46 @@ export const PredictionIdParamsSchema = z.object({ predictionId: z.string().min(
 export const RefundBodySchema = z
   .strictObject({ reason: z.string().trim().min(1).max(500) })
   .meta({ id: 'RefundRequest' });
+
+// Batches
+
+export const CreateBatchBodySchema = z
+  .strictObject({
+    modelId: z.string().min(1).max(128).describe('A model version id or name'),
+    format: z.enum(['csv', 'jsonl']),
+  })
+  .meta({ id: 'CreateBatchRequest' });
+
+export const BatchSchema = z
+  .object({
+    id: z.string(),
+    modelId: z.string(),
+    modelName: z.string(),
+    modelVersion: z.int(),
+    format: z.enum(['csv', 'jsonl']),
+    status: z.enum(['awaiting_upload', 'queued', 'running', 'succeeded', 'failed']),
+    statusReason: z.string().optional(),
+    rows: z.int().nullable().describe("The file's row count once known"),
+    processed: z.int(),
+    succeeded: z.int(),
+    failed: z.int(),
+    cost: z.int(),
+    results: z
+      .object({ url: z.url() })
+      .optional()
+      .describe('A presigned link to the results file, once succeeded'),
+    createdAt: z.iso.datetime(),
+    finishedAt: z.iso.datetime().optional(),
+  })
+  .meta({ id: 'Batch' });
+
+export const CreateBatchResponseSchema = z
+  .object({
+    id: z.string(),
+    status: z.literal('awaiting_upload'),
+    upload: UploadSchema,
+    batch: BatchSchema,
+  })
+  .meta({ id: 'CreateBatchResponse' });
+
+export const BatchIdParamsSchema = z.object({ id: z.string().min(1).max(128) });

@@ -3,7 +3,10 @@
  * Handlers ask for the services here; use cases never construct adapters themselves. Each part is
  * built on first use, so a function only needs the resources of the services it calls.
  */
-import { dynamoClient, s3Client } from '../adapters/aws-clients.ts';
+import { dynamoClient, s3Client, sqsClient } from '../adapters/aws-clients.ts';
+import { S3BatchFiles } from '../adapters/batch-files.ts';
+import { SqsContinuationQueue } from '../adapters/continuation-queue.ts';
+import { DynamoBatchRepository } from '../adapters/dynamo/batches-store.ts';
 import { CreditsStore } from '../adapters/dynamo/credits-store.ts';
 import { DynamoModelRepository } from '../adapters/dynamo/models-store.ts';
 import { DynamoPredictionRepository } from '../adapters/dynamo/predictions-store.ts';
@@ -11,6 +14,7 @@ import { DynamoUserRepository } from '../adapters/dynamo/users-store.ts';
 import { OnnxModelRuntime } from '../adapters/model-runtime.ts';
 import { S3Files } from '../adapters/s3-files.ts';
 import { signingKeys } from '../adapters/signing-key-source.ts';
+import { BatchService } from '../batches/service.ts';
 import { config, requireResource } from '../config.ts';
 import { CreditsService, IDEMPOTENCY_TTL_SECONDS } from '../credits/service.ts';
 import type { ModelFiles } from '../models/ports.ts';
@@ -100,6 +104,33 @@ const predictions = lazy(() => {
   );
 });
 
+const batches = lazy(() => {
+  const settings = config();
+  return new BatchService(
+    new DynamoBatchRepository(dynamoClient(), table()),
+    new S3BatchFiles(s3Client(), files(), requireResource('batchBucket')),
+    models(),
+    modelRuntime(),
+    creditsStore(),
+    // Only the worker continues batches; the API side never sends.
+    {
+      continueLater: (userId, batchId) =>
+        new SqsContinuationQueue(sqsClient(), requireResource('batchQueueUrl')).continueLater(
+          userId,
+          batchId,
+        ),
+    },
+    {
+      chunkSize: settings.batches.chunkSize,
+      maxRows: settings.batches.maxRows,
+      maxBytes: settings.batches.maxBytes,
+      reserveMs: settings.batches.reserveMs,
+      maxRunMs: settings.batches.maxRunMs,
+      presignTtlSeconds: settings.presignedUrlTtlSeconds,
+    },
+  );
+});
+
 export function services() {
   return {
     get users() {
@@ -119,6 +150,9 @@ export function services() {
     },
     get predictions() {
       return predictions();
+    },
+    get batches() {
+      return batches();
     },
   };
 }

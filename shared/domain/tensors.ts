@@ -225,3 +225,94 @@ export function toJsonTensor(tensor: OutputTensor): unknown {
 export function outputsToJson(outputs: OutputTensor[]): Record<string, unknown> {
   return Object.fromEntries(outputs.map((o) => [o.name, toJsonTensor(o)]));
 }
+
+/** Inputs of one CSV row for a model whose only input is [N, F]: F numbers. */
+export function csvRowToInputs(fields: string[], signature: TensorSpec[]): InputTensor[] | string {
+  const spec = signature[0];
+  if (signature.length !== 1 || !spec || spec.shape.length !== 2) {
+    return 'CSV input needs a model with exactly one [N, F] input; send JSONL for this model';
+  }
+  const width = spec.shape[1];
+  if (width !== null && width !== undefined && fields.length !== width) {
+    return `has ${fields.length} values, the model takes ${width}`;
+  }
+  const values: number[] = [];
+  for (let i = 0; i < fields.length; i++) {
+    const text = (fields[i] ?? '').trim();
+    const value = text === '' ? Number.NaN : Number(text);
+    if (!Number.isFinite(value))
+      return `column ${i + 1} must be a finite number, got ${JSON.stringify(fields[i] ?? '')}`;
+    values.push(value);
+  }
+  try {
+    return parseInputs({ [spec.name]: values }, signature, 1).tensors;
+  } catch (error) {
+    const first = (error as ValidationError).errors?.[0];
+    return first
+      ? `${first.path.replace(`/inputs/${spec.name}`, 'value')}: ${first.message}`
+      : (error as Error).message;
+  }
+}
+
+/** Inputs of one JSONL line `{"inputs": {...}}`, which must hold exactly one row. */
+export function jsonLineToInputs(line: string, signature: TensorSpec[]): InputTensor[] | string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return 'is not valid JSON';
+  }
+  if (!parsed || typeof parsed !== 'object' || !('inputs' in parsed))
+    return 'must be an object {"inputs": {...}}';
+  try {
+    const { tensors, rows } = parseInputs((parsed as { inputs: unknown }).inputs, signature, 1);
+    if (rows !== 1) return `must hold exactly one row, got ${rows}`;
+    return tensors;
+  } catch (error) {
+    const first = (error as ValidationError).errors?.[0];
+    return first ? `${first.path}: ${first.message}` : (error as Error).message;
+  }
+}
+
+/** Stacks single-row inputs along the first dimension, input by input. */
+export function stackRows(rows: InputTensor[][]): InputTensor[] {
+  const first = rows[0];
+  if (!first) return [];
+  return first.map((template, index) => {
+    const parts = rows.map((r) => r[index] as InputTensor);
+    const length = parts.reduce((n, p) => n + p.data.length, 0);
+    const data = new (template.data.constructor as new (n: number) => TensorData)(length);
+    let offset = 0;
+    for (const part of parts) {
+      (data as unknown as { set(a: ArrayLike<unknown>, o: number): void }).set(
+        part.data as ArrayLike<unknown>,
+        offset,
+      );
+      offset += part.data.length;
+    }
+    return {
+      name: template.name,
+      type: template.type,
+      dims: [parts.length, ...template.dims.slice(1)],
+      data,
+    };
+  });
+}
+
+/** Splits outputs whose first dimension is `count` into per-row outputs shaped like a one-row prediction. */
+export function splitRows(outputs: OutputTensor[], count: number): Record<string, unknown>[] {
+  const perRow: Record<string, unknown>[] = Array.from({ length: count }, () => ({}));
+  for (const output of outputs) {
+    const rowSize = output.dims.length ? output.dims.slice(1).reduce((a, b) => a * b, 1) : 1;
+    for (let r = 0; r < count; r++) {
+      const slice = Array.prototype.slice.call(
+        output.data,
+        r * rowSize,
+        (r + 1) * rowSize,
+      ) as OutputTensor['data'];
+      const row = perRow[r] as Record<string, unknown>;
+      row[output.name] = toJsonTensor({ ...output, dims: [1, ...output.dims.slice(1)], data: slice });
+    }
+  }
+  return perRow;
+}

@@ -8,6 +8,12 @@ export interface PredictionRepository {
   /** The write that records a prediction, to go in the charge's transaction. */
   recordPart(prediction: Prediction, retentionSeconds: number): TransactionPart;
   record(prediction: Prediction, retentionSeconds: number): Promise<void>;
+  /**
+   * Records a prediction only if its model version is still active at `price` (a free prediction,
+   * which changes no balance, still needs the condition); throws TransactionConditionFailedError
+   * with index 1 when the model changed.
+   */
+  recordAtPrice(prediction: Prediction, retentionSeconds: number, price: number): Promise<void>;
   get(userId: string, predictionId: string): Promise<Prediction | undefined>;
   findById(predictionId: string): Promise<Prediction | undefined>;
   list(

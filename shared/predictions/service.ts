@@ -211,13 +211,13 @@ export class PredictionService {
       this.predictions.recordPart(prediction, this.settings.retentionSeconds),
       this.predictions.priceCheckPart(model.id, model.price),
     ];
-    if (run.cost === 0) {
-      // A free model changes no balance; it still records the prediction under the same condition.
-      const balance = (await this.credits.getAccount(principal.userId))?.balance ?? 0;
-      await this.predictions.record(prediction, this.settings.retentionSeconds);
-      return response(balance);
-    }
     try {
+      if (run.cost === 0) {
+        // A free model changes no balance; it still records the prediction under the same condition.
+        await this.predictions.recordAtPrice(prediction, this.settings.retentionSeconds, model.price);
+        const balance = (await this.credits.getAccount(principal.userId))?.balance ?? 0;
+        return response(balance);
+      }
       const result = await this.credits.apply(
         {
           userId: principal.userId,

@@ -40,7 +40,7 @@ export interface UserRepository {
   findApiKey(keyHash: string): Promise<ApiKeyRecord | undefined>;
   listApiKeys(userId: string): Promise<ApiKeyRecord[]>;
   deleteApiKey(userId: string, keyId: string): Promise<boolean>;
-  failureCounts(scopes: string[], window: number): Promise<number[]>;
-  recordFailure(scopes: string[], window: number, expiresAt: number): Promise<void>;
+  /** Adds `delta` to each scope's failure counter of the window, atomically; returns the new counts. */
+  addFailures(scopes: string[], window: number, delta: number, expiresAt: number): Promise<number[]>;
   clearFailures(scope: string, window: number): Promise<void>;
 }

@@ -71,8 +71,18 @@ export class UserService {
     const window = Math.floor(nowSeconds / windowSeconds);
     const retryAfter = (window + 1) * windowSeconds - nowSeconds;
     const scopes = [`account#${input.email}`, `source#${input.source}`];
-    const [accountFailures = 0, sourceFailures = 0] = await this.users.failureCounts(scopes, window);
-    if (accountFailures >= maxFailuresPerAccount || sourceFailures >= maxFailuresPerSource) {
+    const expiresAt = (window + 2) * windowSeconds;
+    // Count this attempt as a failure before checking the password, atomically, and take it back
+    // unless it fails: reading the counts first would let a burst of concurrent guesses all pass
+    // the check before any of them is recorded.
+    const [accountFailures = 0, sourceFailures = 0] = await this.users.addFailures(
+      scopes,
+      window,
+      1,
+      expiresAt,
+    );
+    if (accountFailures > maxFailuresPerAccount || sourceFailures > maxFailuresPerSource) {
+      await this.users.addFailures(scopes, window, -1, expiresAt);
       throw new RateLimitedError('Too many failed sign-ins; wait before trying again.', retryAfter);
     }
     const user = await this.users.findByEmail(input.email);
@@ -80,11 +90,11 @@ export class UserService {
     const valid = user
       ? await verifyPassword(input.password, user.passwordHash)
       : await verifyAgainstDummy(input.password, this.settings.scryptLog2N);
-    if (!user || !valid) {
-      await this.users.recordFailure(scopes, window, (window + 2) * windowSeconds);
-      throw new UnauthorizedError(INVALID_CREDENTIALS);
-    }
-    if (accountFailures > 0) await this.users.clearFailures(scopes[0] ?? '', window);
+    if (!user || !valid) throw new UnauthorizedError(INVALID_CREDENTIALS);
+    await Promise.all([
+      this.users.clearFailures(scopes[0] ?? '', window),
+      this.users.addFailures(scopes.slice(1), window, -1, expiresAt),
+    ]);
     const refreshToken = newSecret(REFRESH_TOKEN_PREFIX);
     await this.users.startFamily({
       tokenHash: hashSecret(refreshToken),

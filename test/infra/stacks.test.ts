@@ -2,12 +2,15 @@
  * What the synthesized templates promise, for both stages. Bundling is skipped (the
  * `aws:cdk:bundling-stacks` context), so these tests take seconds; bundling.test.ts bundles for real.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { App, type CfnElement, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { IConstruct } from 'constructs';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../infra/app.ts';
 import { stageSettings } from '../../infra/stage.ts';
 import { StatefulStack } from '../../infra/stateful-stack.ts';
@@ -23,8 +26,15 @@ import { DEFAULT_ROUTE_FUNCTION, routeKey, routes } from '../../shared/api/route
 type Stage = 'dev' | 'prod';
 type Json = Record<string, unknown>;
 
+const outdirs: string[] = [];
+afterAll(() => {
+  for (const outdir of outdirs) rmSync(outdir, { recursive: true, force: true });
+});
+
 function synthesize(stage: Stage, context: Record<string, unknown> = {}) {
-  const built = buildApp({ context: { stage, 'aws:cdk:bundling-stacks': [], ...context } });
+  const outdir = mkdtempSync(join(tmpdir(), 'credit-predictions-stacks-'));
+  outdirs.push(outdir);
+  const built = buildApp({ context: { stage, 'aws:cdk:bundling-stacks': [], ...context }, outdir });
   return {
     ...built,
     statefulTemplate: Template.fromStack(built.stateful),
@@ -423,7 +433,9 @@ describe('the grant helper', () => {
   it.each(Object.entries(expectations) as [ResourceGrant, string][])(
     'turns %s into the IAM right (%s) and the variable naming the resource',
     (resourceGrant, action) => {
-      const app = new App();
+      const outdir = mkdtempSync(join(tmpdir(), 'credit-predictions-grant-'));
+      outdirs.push(outdir);
+      const app = new App({ outdir });
       const stateful = new StatefulStack(app, 'Stateful', { settings: stageSettings('dev') });
       const stack = new Stack(app, 'Consumer');
       const fn = new lambda.Function(stack, 'Fn', {

@@ -38,6 +38,8 @@ export const keys = {
     sk: `PRED#${predictionId}`,
   }),
   predictionPrefix: 'PRED#',
+  batch: (userId: string, batchId: string) => ({ pk: `USER#${userId}`, sk: `BATCH#${batchId}` }),
+  batchPrefix: 'BATCH#',
   /** gsi1: a prediction by id alone (for admin refunds). */
   predictionIndex: (predictionId: string) => ({ gsi1pk: `PRED#${predictionId}`, gsi1sk: 'PRED' }),
 } as const;

@@ -1,7 +1,15 @@
 /** Prediction records in DynamoDB: under the user (own listing), indexed by id (admin refunds). */
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { TransactionConditionFailedError } from '../../domain/errors.ts';
 import type { Prediction } from '../../domain/predictions.ts';
 import type { PredictionRepository } from '../../predictions/ports.ts';
+import { cancellationReasons } from './errors.ts';
 import { epochSeconds, keys } from './keys.ts';
 
 const FIELDS = [
@@ -55,6 +63,23 @@ export class DynamoPredictionRepository implements PredictionRepository {
     await this.client.send(
       new PutCommand({ TableName: this.tableName, Item: this.item(prediction, retentionSeconds) }),
     );
+  }
+
+  async recordAtPrice(prediction: Prediction, retentionSeconds: number, price: number): Promise<void> {
+    try {
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            this.recordPart(prediction, retentionSeconds),
+            this.priceCheckPart(prediction.modelId, price),
+          ],
+        }),
+      );
+    } catch (error) {
+      const failed = (cancellationReasons(error) ?? []).findIndex((r) => r.Code === 'ConditionalCheckFailed');
+      if (failed >= 0) throw new TransactionConditionFailedError(failed, undefined);
+      throw error;
+    }
   }
 
   async get(userId: string, predictionId: string): Promise<Prediction | undefined> {

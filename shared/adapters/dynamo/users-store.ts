@@ -1,6 +1,5 @@
 /** Users, their sign-in email, refresh-token families and API keys in DynamoDB. */
 import {
-  BatchGetCommand,
   DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
@@ -15,6 +14,8 @@ import type { CreditsStore } from './credits-store.ts';
 import { cancellationReasons } from './errors.ts';
 import { keys } from './keys.ts';
 
+const REGISTER_ATTEMPTS = 5;
+
 export class DynamoUserRepository implements UserRepository {
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -22,7 +23,7 @@ export class DynamoUserRepository implements UserRepository {
     private readonly credits: CreditsStore,
   ) {}
 
-  async register(user: StoredUser, signupBonus: number): Promise<void> {
+  async register(user: StoredUser, signupBonus: number, attempt = 1): Promise<void> {
     try {
       await this.client.send(
         new TransactWriteCommand({
@@ -55,6 +56,12 @@ export class DynamoUserRepository implements UserRepository {
       const reasons = cancellationReasons(error);
       if (reasons?.[0]?.Code === 'ConditionalCheckFailed') {
         throw new ConflictError('An account with this email already exists.');
+      }
+      // While a concurrent sign-up with the same email is in flight, DynamoDB cancels this one with
+      // TransactionConflict instead of checking the condition: try again, and the condition decides.
+      if (reasons?.[0]?.Code === 'TransactionConflict' && attempt < REGISTER_ATTEMPTS) {
+        await new Promise((resolve) => setTimeout(resolve, 10 * attempt + Math.random() * 40));
+        return this.register(user, signupBonus, attempt + 1);
       }
       throw error;
     }
@@ -255,29 +262,20 @@ export class DynamoUserRepository implements UserRepository {
 
   // Sign-in throttling: failure counters per fixed window, expiring by TTL.
 
-  async failureCounts(scopes: string[], window: number): Promise<number[]> {
-    const requested = scopes.map((scope) => keys.throttle(scope, window));
-    const { Responses } = await this.client.send(
-      new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: requested, ConsistentRead: true } } }),
-    );
-    const found = Responses?.[this.tableName] ?? [];
-    return requested.map((key) =>
-      Number(found.find((item) => item.pk === key.pk && item.sk === key.sk)?.failures ?? 0),
-    );
-  }
-
-  async recordFailure(scopes: string[], window: number, expiresAt: number): Promise<void> {
-    await Promise.all(
-      scopes.map((scope) =>
-        this.client.send(
+  async addFailures(scopes: string[], window: number, delta: number, expiresAt: number): Promise<number[]> {
+    return Promise.all(
+      scopes.map(async (scope) => {
+        const { Attributes } = await this.client.send(
           new UpdateCommand({
             TableName: this.tableName,
             Key: keys.throttle(scope, window),
-            UpdateExpression: 'ADD failures :one SET expiresAt = :expiresAt',
-            ExpressionAttributeValues: { ':one': 1, ':expiresAt': expiresAt },
+            UpdateExpression: 'ADD failures :delta SET expiresAt = :expiresAt',
+            ExpressionAttributeValues: { ':delta': delta, ':expiresAt': expiresAt },
+            ReturnValues: 'UPDATED_NEW',
           }),
-        ),
-      ),
+        );
+        return Number(Attributes?.failures ?? 0);
+      }),
     );
   }
 

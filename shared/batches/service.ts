@@ -1,0 +1,444 @@
+/**
+ * Batches: the API side (create with a presigned upload, progress, results link) and the worker
+ * side (stream the file, predict chunk by chunk, charge each chunk once, write results in order,
+ * checkpoint and continue in a new invocation before the time runs out).
+ */
+import { createHash } from 'node:crypto';
+import { ulid } from 'ulid';
+import { fingerprint } from '../auth/secrets.ts';
+import {
+  affordableRows,
+  type Batch,
+  type BatchCheckpoint,
+  type BatchFormat,
+  csvHeader,
+  emptyCheckpoint,
+  formatResult,
+  inboxKey,
+  parseInboxKey,
+  type RowResult,
+  resultsKey,
+  segmentKey,
+} from '../domain/batches.ts';
+import { InsufficientCreditsError, NotFoundError, ValidationError } from '../domain/errors.ts';
+import type { Model } from '../domain/models.ts';
+import {
+  csvRowToInputs,
+  type InputTensor,
+  jsonLineToInputs,
+  splitRows,
+  stackRows,
+} from '../domain/tensors.ts';
+import type { Principal } from '../domain/users.ts';
+import type { ModelRuntime } from '../models/ports.ts';
+import type { ChargePort } from '../predictions/ports.ts';
+import type { BatchFilesPort, BatchProgress, BatchRepository, ContinuationQueue, RawRow } from './ports.ts';
+
+export interface BatchSettings {
+  chunkSize: number;
+  maxRows: number;
+  maxBytes: number;
+  /** Stop and checkpoint when less than this much of the invocation's time is left. */
+  reserveMs: number;
+  /** Stop and checkpoint after this long in one run even with time left (0: only the reserve). */
+  maxRunMs: number;
+  presignTtlSeconds: number;
+}
+
+export interface ModelFinder {
+  findActive(reference: string): Promise<Model | undefined>;
+}
+
+export interface RunContext {
+  /** Who runs the batch: a redelivery of the same message may take over its own lease. */
+  owner: string;
+  remainingMs(): number;
+}
+
+/** Another run holds the batch; the message should come back later. */
+export class BatchBusyError extends Error {
+  override name = 'BatchBusyError';
+}
+
+const contentTypes: Record<BatchFormat, string> = {
+  csv: 'text/csv; charset=utf-8',
+  jsonl: 'application/x-ndjson; charset=utf-8',
+};
+
+function decodeBatchCursor(cursor: string): string {
+  const id = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!/^[0-9A-Za-z_]{10,64}$/.test(id)) {
+    throw new ValidationError('The cursor is not valid; use the nextCursor of a previous page.', [
+      { path: 'query.cursor', message: 'is not a cursor this API issued' },
+    ]);
+  }
+  return id;
+}
+
+export class BatchService {
+  constructor(
+    private readonly batches: BatchRepository,
+    private readonly files: BatchFilesPort,
+    private readonly models: ModelFinder,
+    private readonly runtime: ModelRuntime,
+    private readonly credits: ChargePort,
+    private readonly queue: ContinuationQueue,
+    private readonly settings: BatchSettings,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  // The API side.
+
+  async create(principal: Principal, input: { modelId: string; format: BatchFormat }) {
+    const model = await this.models.findActive(input.modelId);
+    if (!model) throw new NotFoundError(`There is no active model "${input.modelId}".`);
+    const id = ulid();
+    const key = inboxKey(principal.userId, model.id, id, input.format);
+    const batch = this.newBatch(id, principal.userId, model, input.format, key);
+    await this.batches.create(batch);
+    const url = await this.files.presignUpload(
+      key,
+      this.settings.presignTtlSeconds,
+      contentTypes[input.format],
+    );
+    return {
+      batch,
+      upload: { url, method: 'PUT' as const, headers: { 'Content-Type': contentTypes[input.format] } },
+    };
+  }
+
+  async get(principal: Principal, batchId: string): Promise<Batch & { resultsUrl?: string }> {
+    const batch = await this.batches.get(principal.userId, batchId);
+    if (!batch) throw new NotFoundError('There is no such batch.');
+    if (batch.status === 'succeeded' && batch.resultsKey) {
+      const name = `${batch.id}-results.${batch.format}`;
+      return {
+        ...batch,
+        resultsUrl: await this.files.presignDownload(batch.resultsKey, this.settings.presignTtlSeconds, name),
+      };
+    }
+    return batch;
+  }
+
+  async list(principal: Principal, query: { limit: number; cursor?: string | undefined }) {
+    const before = query.cursor ? decodeBatchCursor(query.cursor) : undefined;
+    const page = await this.batches.list(principal.userId, { limit: query.limit, before });
+    return { items: page.items, nextCursor: page.last ? Buffer.from(page.last).toString('base64url') : null };
+  }
+
+  private newBatch(
+    id: string,
+    userId: string,
+    model: Pick<Model, 'id' | 'name' | 'version' | 'price'>,
+    format: BatchFormat,
+    key: string,
+  ): Batch {
+    return {
+      id,
+      userId,
+      modelId: model.id,
+      modelName: model.name,
+      modelVersion: model.version,
+      price: model.price,
+      format,
+      status: 'awaiting_upload',
+      rows: null,
+      processed: 0,
+      succeeded: 0,
+      failed: 0,
+      cost: 0,
+      inputKey: key,
+      createdAt: this.now().toISOString(),
+    };
+  }
+
+  // The worker side.
+
+  /** A file landed in the inbox: run the batch it belongs to (making one for an operator's drop). */
+  async handleInboxObject(key: string, eTag: string | undefined, context: RunContext): Promise<void> {
+    const inbox = parseInboxKey(key);
+    if (!inbox) return;
+    let batch = await this.batches.get(inbox.userId, inbox.fileName);
+    if (!batch || batch.inputKey !== key) {
+      // No prior POST: an operator copied the file in. The same object (key and content) always
+      // maps to the same batch, so a second event for it is ignored.
+      const id = `op_${createHash('sha256')
+        .update(`${key}\n${eTag ?? ''}`)
+        .digest('hex')
+        .slice(0, 26)}`;
+      const model = await this.models.findActive(inbox.modelRef);
+      const created = this.newBatch(
+        id,
+        inbox.userId,
+        model ?? { id: inbox.modelRef, name: inbox.modelRef, version: 0, price: 0 },
+        inbox.format,
+        key,
+      );
+      if (await this.batches.create({ ...created, status: 'queued' })) {
+        if (!model) {
+          await this.fail(created, `There is no active model "${inbox.modelRef}".`);
+          return;
+        }
+      }
+      batch = await this.batches.get(inbox.userId, id);
+      if (!batch) return;
+    }
+    await this.run(batch.userId, batch.id, context);
+  }
+
+  continueBatch(userId: string, batchId: string, context: RunContext): Promise<void> {
+    return this.run(userId, batchId, context);
+  }
+
+  /** Marks a batch that cannot be processed as failed, giving back anything it was charged. */
+  async fail(batch: Batch, reason: string): Promise<void> {
+    const current = (await this.batches.get(batch.userId, batch.id)) ?? batch;
+    if (current.status === 'succeeded' || current.status === 'failed') return;
+    if (current.cost > 0) {
+      await this.credits.apply({
+        userId: current.userId,
+        kind: 'refund',
+        amount: current.cost,
+        idempotencyId: `batch-refund#${current.id}`,
+        requestHash: fingerprint({ batchRefund: current.id }),
+        batchId: current.id,
+        reason: `batch failed: ${reason}`,
+      });
+    }
+    await this.batches.finish(current.userId, current.id, {
+      status: 'failed',
+      statusReason: reason,
+      finishedAt: this.now().toISOString(),
+    });
+  }
+
+  async failById(userId: string, batchId: string, reason: string): Promise<void> {
+    const batch = await this.batches.get(userId, batchId);
+    if (batch) await this.fail(batch, reason);
+  }
+
+  private async run(userId: string, batchId: string, context: RunContext): Promise<void> {
+    const started = Date.now();
+    const leaseUntil = started + context.remainingMs() + 30_000;
+    const batch = await this.batches.acquire(userId, batchId, context.owner, leaseUntil, started);
+    if (!batch) {
+      const current = await this.batches.get(userId, batchId);
+      if (!current || current.status === 'succeeded' || current.status === 'failed') return;
+      throw new BatchBusyError(`Batch ${batchId} is being processed by another run`);
+    }
+    const model = await this.models.findActive(batch.modelId);
+    if (!model)
+      return this.fail(batch, `The model ${batch.modelName} v${batch.modelVersion} is no longer active.`);
+
+    if (batch.rows === null) {
+      const problem = await this.preflight(batch);
+      if (problem) return this.fail(batch, problem);
+    }
+
+    const checkpoint = batch.checkpoint ?? emptyCheckpoint();
+    const state: BatchCheckpoint = { ...checkpoint };
+    const writer = this.files.startSegment(
+      segmentKey(userId, batchId, state.segments),
+      contentTypes[batch.format],
+    );
+    try {
+      if (state.segments === 0 && batch.format === 'csv') await writer.write(csvHeader(model.outputs));
+      let skipped = 0;
+      let chunk: RawRow[] = [];
+      let stoppedEarly = false;
+      const flush = async () => {
+        const lines = await this.processChunk(batch, model, state, chunk);
+        await writer.write(lines);
+        chunk = [];
+      };
+      for await (const row of this.files.rows(batch.inputKey, batch.format)) {
+        if (skipped < checkpoint.rowsDone) {
+          skipped++;
+          continue;
+        }
+        chunk.push(row);
+        if (chunk.length < this.settings.chunkSize) continue;
+        await flush();
+        if (this.shouldStop(started, context)) {
+          stoppedEarly = true;
+          break;
+        }
+      }
+      if (!stoppedEarly && chunk.length > 0) await flush();
+      await writer.finish();
+      state.segments += 1;
+      if (stoppedEarly) {
+        await this.batches.saveCheckpoint(userId, batchId, state, this.progressOf(state));
+        await this.batches.release(userId, batchId, context.owner);
+        await this.queue.continueLater(userId, batchId);
+        return;
+      }
+      const segments = Array.from({ length: state.segments }, (_, i) => segmentKey(userId, batchId, i));
+      const finalKey = resultsKey(userId, batchId, batch.format);
+      await this.files.assemble(segments, finalKey, contentTypes[batch.format]);
+      await this.batches.saveCheckpoint(userId, batchId, state, this.progressOf(state));
+      await this.batches.finish(userId, batchId, {
+        status: 'succeeded',
+        resultsKey: finalKey,
+        finishedAt: this.now().toISOString(),
+      });
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+  }
+
+  private shouldStop(started: number, context: RunContext): boolean {
+    if (context.remainingMs() < this.settings.reserveMs) return true;
+    return this.settings.maxRunMs > 0 && Date.now() - started >= this.settings.maxRunMs;
+  }
+
+  /** Checks what can be checked before charging anything; returns why the batch cannot run. */
+  private async preflight(batch: Batch): Promise<string | undefined> {
+    const size = await this.files.size(batch.inputKey);
+    if (size === undefined) return 'The uploaded file could not be found.';
+    if (size > this.settings.maxBytes)
+      return `The file is ${size} bytes; batch files may be at most ${this.settings.maxBytes} bytes.`;
+    let rows = 0;
+    try {
+      for await (const _ of this.files.rows(batch.inputKey, batch.format)) {
+        rows++;
+        if (rows > this.settings.maxRows)
+          return `The file has more than ${this.settings.maxRows} rows, the limit per batch.`;
+      }
+    } catch (error) {
+      return `The file could not be read as ${batch.format.toUpperCase()}: ${(error as Error).message}`;
+    }
+    if (rows === 0) return 'The file has no rows.';
+    await this.batches.setRows(batch.userId, batch.id, rows);
+    return undefined;
+  }
+
+  private progressOf(state: BatchCheckpoint): BatchProgress {
+    return { processed: state.rowsDone, succeeded: state.succeeded, failed: state.failed, cost: state.cost };
+  }
+
+  /** Predicts one chunk, charges its successful rows once, and returns its result lines. */
+  private async processChunk(
+    batch: Batch,
+    model: Model,
+    state: BatchCheckpoint,
+    rows: RawRow[],
+  ): Promise<string> {
+    const chunkIndex = state.nextChunk;
+    const firstRow = state.rowsDone + 1;
+    const results: (RowResult | undefined)[] = new Array(rows.length);
+    const valid: { index: number; inputs: InputTensor[] }[] = [];
+    rows.forEach((row, index) => {
+      const inputs = row.fields
+        ? csvRowToInputs(row.fields, model.inputs)
+        : jsonLineToInputs(row.line ?? '', model.inputs);
+      if (typeof inputs === 'string') {
+        results[index] = { row: firstRow + index, error: { code: 'invalid_input', message: inputs } };
+      } else valid.push({ index, inputs });
+    });
+
+    const predicted: { index: number; outputs: Record<string, unknown> }[] = [];
+    if (state.creditsExhausted) {
+      for (const { index } of valid) results[index] = this.unpaid(firstRow + index);
+    } else if (valid.length > 0) {
+      const runner = await this.runtime.runner(model);
+      try {
+        const outputs = await runner.run(stackRows(valid.map((v) => v.inputs)));
+        splitRows(outputs, valid.length).forEach((o, i) => {
+          predicted.push({ index: valid[i]?.index ?? 0, outputs: o });
+        });
+      } catch {
+        // Find the rows the model fails on by running them one at a time.
+        for (const v of valid) {
+          try {
+            const [outputs] = splitRows(await runner.run(v.inputs), 1);
+            predicted.push({ index: v.index, outputs: outputs ?? {} });
+          } catch (error) {
+            results[v.index] = {
+              row: firstRow + v.index,
+              error: { code: 'model_error', message: (error as Error).message },
+            };
+          }
+        }
+      }
+    }
+
+    const paid = await this.chargeChunk(batch, chunkIndex, predicted.length, state, rows.length);
+    predicted.forEach((p, i) => {
+      results[p.index] =
+        i < paid ? { row: firstRow + p.index, outputs: p.outputs } : this.unpaid(firstRow + p.index);
+    });
+    return results.map((r) => formatResult(r as RowResult, batch.format, model.outputs)).join('');
+  }
+
+  private unpaid(row: number): RowResult {
+    return { row, error: { code: 'insufficient_credits', message: 'the balance ran out before this row' } };
+  }
+
+  /**
+   * Charges for up to `wanted` rows of chunk `chunkIndex`, once: the idempotency id is (batch,
+   * chunk), so a redelivered or restarted chunk replays the first charge instead of paying again.
+   * Returns how many rows were paid for, and moves the state past the chunk.
+   */
+  private async chargeChunk(
+    batch: Batch,
+    chunkIndex: number,
+    wanted: number,
+    state: BatchCheckpoint,
+    chunkRows: number,
+  ): Promise<number> {
+    const advance = (paid: number) => {
+      state.rowsDone += chunkRows;
+      state.nextChunk = chunkIndex + 1;
+      state.succeeded += paid;
+      state.failed += chunkRows - paid;
+      state.cost += paid * batch.price;
+      if (paid < wanted) state.creditsExhausted = true;
+      return paid;
+    };
+    if (wanted === 0 || batch.price === 0) {
+      const paid = advance(wanted);
+      await this.batches.saveProgress(batch.userId, batch.id, this.progressOf(state));
+      return paid;
+    }
+    const idempotencyId = `batch#${batch.id}#chunk#${chunkIndex}`;
+    const requestHash = fingerprint({ batch: batch.id, chunk: chunkIndex });
+    let rowsToCharge = wanted;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const after = {
+        processed: state.rowsDone + chunkRows,
+        succeeded: state.succeeded + rowsToCharge,
+        failed: state.failed + chunkRows - rowsToCharge,
+        cost: state.cost + rowsToCharge * batch.price,
+      };
+      const result = await this.credits.apply(
+        {
+          userId: batch.userId,
+          kind: 'charge',
+          amount: -rowsToCharge * batch.price,
+          idempotencyId,
+          requestHash,
+          batchId: batch.id,
+        },
+        {
+          with: [this.batches.progressPart(batch.userId, batch.id, after)],
+          record: { rowsCharged: rowsToCharge },
+        },
+      );
+      if (result.outcome === 'applied') {
+        const charged = result.replayed ? Number(result.stored?.rowsCharged ?? rowsToCharge) : rowsToCharge;
+        return advance(charged);
+      }
+      const affordable = affordableRows(result.balance, batch.price, wanted);
+      if (affordable === 0) {
+        // Nothing paid in this chunk: record the progress on its own.
+        const paid = advance(0);
+        await this.batches.saveProgress(batch.userId, batch.id, this.progressOf(state));
+        return paid;
+      }
+      rowsToCharge = affordable;
+    }
+    throw new InsufficientCreditsError(0, wanted * batch.price);
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Batches: a file of rows predicted chunk by chunk, each chunk's successful rows charged in one
+ * idempotent transaction keyed by (batch, chunk), results written in input order.
+ */
+import type { TensorSpec } from './models.ts';
+
+export type BatchFormat = 'csv' | 'jsonl';
+export const batchFormats: readonly BatchFormat[] = ['csv', 'jsonl'];
+export type BatchStatus = 'awaiting_upload' | 'queued' | 'running' | 'succeeded' | 'failed';
+export type RowErrorCode = 'invalid_input' | 'insufficient_credits' | 'model_error';
+
+/** Where a batch is in its file, saved whenever a run stops before the end. */
+export interface BatchCheckpoint {
+  /** Rows (data lines) already done and written to a results segment. */
+  rowsDone: number;
+  /** The next chunk's index (chunk n covers rows n*chunkSize ... ). */
+  nextChunk: number;
+  /** Results segments written so far, in order. */
+  segments: number;
+  succeeded: number;
+  failed: number;
+  cost: number;
+  /** Once a chunk could not be paid in full, every later row fails without running. */
+  creditsExhausted: boolean;
+}
+
+export interface Batch {
+  id: string;
+  userId: string;
+  modelId: string;
+  modelName: string;
+  modelVersion: number;
+  price: number;
+  format: BatchFormat;
+  status: BatchStatus;
+  statusReason?: string;
+  rows: number | null;
+  processed: number;
+  succeeded: number;
+  failed: number;
+  cost: number;
+  inputKey: string;
+  resultsKey?: string;
+  checkpoint?: BatchCheckpoint;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+export const emptyCheckpoint = (): BatchCheckpoint => ({
+  rowsDone: 0,
+  nextChunk: 0,
+  segments: 0,
+  succeeded: 0,
+  failed: 0,
+  cost: 0,
+  creditsExhausted: false,
+});
+
+export function inboxKey(userId: string, modelId: string, batchId: string, format: BatchFormat): string {
+  return `inbox/${userId}/${modelId}/${batchId}.${format}`;
+}
+
+export function resultsKey(userId: string, batchId: string, format: BatchFormat): string {
+  return `results/${userId}/${batchId}.${format}`;
+}
+
+export function segmentKey(userId: string, batchId: string, segment: number): string {
+  return `results/${userId}/${batchId}.parts/${String(segment).padStart(6, '0')}`;
+}
+
+export interface InboxObject {
+  userId: string;
+  modelRef: string;
+  fileName: string;
+  format: BatchFormat;
+}
+
+/** Reads `inbox/{userId}/{modelId}/{file}.{csv|jsonl}`; undefined for anything else. */
+export function parseInboxKey(key: string): InboxObject | undefined {
+  const match = /^inbox\/([^/]+)\/([^/]+)\/([^/]+)\.(csv|jsonl)$/i.exec(key);
+  if (!match) return undefined;
+  const [, userId = '', modelRef = '', fileName = '', extension = ''] = match;
+  return { userId, modelRef, fileName, format: extension.toLowerCase() as BatchFormat };
+}
+
+/** One line of the results: the row's outputs, or why it has none. */
+export type RowResult =
+  | { row: number; outputs: Record<string, unknown> }
+  | { row: number; error: { code: RowErrorCode; message: string } };
+
+/** The CSV results header: `row,status,<output columns>,error`; an [N, K] output is K columns. */
+export function csvResultColumns(outputs: TensorSpec[]): string[] {
+  const columns: string[] = [];
+  for (const output of outputs) {
+    const width =
+      output.shape.length >= 2 ? output.shape.slice(1).reduce<number>((a, d) => a * (d ?? 1), 1) : 1;
+    if (output.shape.length <= 1) columns.push(output.name);
+    else for (let k = 0; k < width; k++) columns.push(`${output.name}_${k}`);
+  }
+  return columns;
+}
+
+function csvField(value: unknown): string {
+  const text = value === undefined || value === null ? '' : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+export function csvHeader(outputs: TensorSpec[]): string {
+  return `${['row', 'status', ...csvResultColumns(outputs), 'error'].map(csvField).join(',')}\n`;
+}
+
+export function formatResult(result: RowResult, format: BatchFormat, outputs: TensorSpec[]): string {
+  if (format === 'jsonl') return `${JSON.stringify(result)}\n`;
+  const width = csvResultColumns(outputs).length;
+  if ('error' in result) {
+    return `${[result.row, 'error', ...Array.from({ length: width }, () => ''), `${result.error.code}: ${result.error.message}`].map(csvField).join(',')}\n`;
+  }
+  const values: unknown[] = [];
+  for (const output of outputs) {
+    const value = result.outputs[output.name];
+    if (Array.isArray(value)) values.push(...(value.flat(Number.POSITIVE_INFINITY) as unknown[]));
+    else values.push(value);
+  }
+  return `${[result.row, 'ok', ...values, ''].map(csvField).join(',')}\n`;
+}
+
+/** How many of `wanted` rows at `price` a balance pays for. */
+export function affordableRows(balance: number, price: number, wanted: number): number {
+  if (price <= 0) return wanted;
+  return Math.max(0, Math.min(wanted, Math.floor(balance / price)));
+}

@@ -14,6 +14,7 @@ export default defineConfig({
       STAGE: 'dev',
       // Tests may lower scrypt's cost (the production default stays at OWASP's 2^17).
       SCRYPT_LOG2_N: '12',
+      POWERTOOLS_METRICS_DISABLED: 'true',
     },
   },
 });

@@ -12,6 +12,7 @@ import { REPO_ROOT } from './paths.ts';
 import { stageSettings } from './stage.ts';
 import { StatefulStack } from './stateful-stack.ts';
 import { StatelessStack } from './stateless-stack.ts';
+import { WebStack } from './web-stack.ts';
 
 /**
  * The context of cdk.json (feature flags). The CLI passes it to the app itself; it is read here too
@@ -57,11 +58,16 @@ export function buildApp({ context = {}, outdir }: AppOptions = {}) {
     stateful,
     description: `Credit predictions (${settings.stage}): functions and HTTP API`,
   });
+  const web = new WebStack(app, `${prefix}-web`, {
+    settings,
+    api: stateless.api,
+    description: `Credit predictions (${settings.stage}): web UI and the CloudFront origin in front of the API`,
+  });
 
   Tags.of(app).add('project', 'credit-predictions');
   Tags.of(app).add('stage', settings.stage);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  return { app, settings, stateful, stateless };
+  return { app, settings, stateful, stateless, web };
 }
 
 const invokedDirectly =

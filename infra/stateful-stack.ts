@@ -28,6 +28,8 @@ export class StatefulStack extends Stack {
   readonly modelDeadLetterQueue: sqs.Queue;
   readonly batchQueue: sqs.Queue;
   readonly batchDeadLetterQueue: sqs.Queue;
+  readonly notificationQueue: sqs.Queue;
+  readonly notificationDeadLetterQueue: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
@@ -139,6 +141,13 @@ export class StatefulStack extends Stack {
     this.modelDeadLetterQueue = model.deadLetterQueue;
     this.batchQueue = batch.queue;
     this.batchDeadLetterQueue = batch.deadLetterQueue;
+    // Webhook deliveries, retried with backoff by the dispatcher before they are dead-lettered.
+    const notification = queuePair(
+      'Notification',
+      Duration.seconds(functions['webhook-dispatcher'].timeoutSeconds * 6),
+    );
+    this.notificationQueue = notification.queue;
+    this.notificationDeadLetterQueue = notification.deadLetterQueue;
 
     this.modelsBucket.addEventNotification(
       s3.EventType.OBJECT_CREATED,

@@ -9,6 +9,8 @@ import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cd
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -100,11 +102,13 @@ export class StatelessStack extends Stack {
       batchBucket: stateful.batchBucket,
       modelQueue: stateful.modelQueue,
       batchQueue: stateful.batchQueue,
+      notificationQueue: stateful.notificationQueue,
       signingKey: this.signingKey,
     };
     const queues: Record<QueueName, sqs.IQueue> = {
       'model-queue': stateful.modelQueue,
       'batch-queue': stateful.batchQueue,
+      'notification-queue': stateful.notificationQueue,
     };
 
     const built = {} as Record<FunctionName, NodejsFunction>;
@@ -120,6 +124,13 @@ export class StatelessStack extends Stack {
             reportBatchItemFailures: true,
           }),
         );
+      }
+      if (definition.kind === 'scheduled') {
+        new events.Rule(this, `${pascalCase(name)}Schedule`, {
+          description: `Runs ${name} every ${definition.everyMinutes} minutes`,
+          schedule: events.Schedule.rate(Duration.minutes(definition.everyMinutes)),
+          targets: [new targets.LambdaFunction(fn, { retryAttempts: 2 })],
+        });
       }
       this.acknowledgeFunctionFindings(fn);
       built[name] = fn;
@@ -282,6 +293,7 @@ interface GrantableResources {
   batchBucket: StatefulStack['batchBucket'];
   modelQueue: sqs.IQueue;
   batchQueue: sqs.IQueue;
+  notificationQueue: sqs.IQueue;
   signingKey: secretsmanager.ISecret;
 }
 
@@ -363,6 +375,10 @@ export function grant(
     case 'batch-queue:send':
       resources.batchQueue.grantSendMessages(fn);
       fn.addEnvironment('BATCH_QUEUE_URL', resources.batchQueue.queueUrl);
+      return;
+    case 'notification-queue:send':
+      resources.notificationQueue.grantSendMessages(fn);
+      fn.addEnvironment('NOTIFICATION_QUEUE_URL', resources.notificationQueue.queueUrl);
       return;
     case 'model-queue:send':
       resources.modelQueue.grantSendMessages(fn);

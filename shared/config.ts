@@ -30,6 +30,7 @@ const envSchema = z.object({
   BATCH_BUCKET: optionalName,
   MODEL_QUEUE_URL: optionalName,
   BATCH_QUEUE_URL: optionalName,
+  NOTIFICATION_QUEUE_URL: optionalName,
   CORS_ALLOWED_ORIGINS: commaList.optional(),
   /** Largest accepted request body in bytes (API Gateway itself stops at 10 MB). */
   MAX_BODY_BYTES: z.coerce
@@ -100,6 +101,7 @@ export interface Config {
     batchBucket: string | undefined;
     modelQueueUrl: string | undefined;
     batchQueueUrl: string | undefined;
+    notificationQueueUrl: string | undefined;
   };
   corsAllowedOrigins: string[];
   maxBodyBytes: number;
@@ -168,6 +170,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       batchBucket: e.BATCH_BUCKET,
       modelQueueUrl: e.MODEL_QUEUE_URL,
       batchQueueUrl: e.BATCH_QUEUE_URL,
+      notificationQueueUrl: e.NOTIFICATION_QUEUE_URL,
     },
     corsAllowedOrigins: e.CORS_ALLOWED_ORIGINS ?? defaults.cors,
     maxBodyBytes: e.MAX_BODY_BYTES,

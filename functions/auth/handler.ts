@@ -45,11 +45,23 @@ export const handler = httpFunction('auth', {
 
   'GET /v1/users/me': async (request) => {
     const { userId } = principalOf(request);
-    const [user, account] = await Promise.all([
+    const [user, account, notifications] = await Promise.all([
       services().users.me(userId),
       services().credits.account(userId),
+      services().notifications.recent(userId, 10),
     ]);
-    return json(200, { ...user, balance: account.balance });
+    return json(200, {
+      ...user,
+      balance: account.balance,
+      notifications: notifications.map(({ id, type, balance, threshold, delivery, createdAt }) => ({
+        id,
+        type,
+        balance,
+        threshold,
+        delivery,
+        createdAt,
+      })),
+    });
   },
 
   'POST /v1/api-keys': async (request) => {

@@ -24,7 +24,7 @@ export const handler = httpFunction('models', {
 
   'POST /v1/models': async (request) => {
     const input = parseRequest(CreateModelBodySchema, request.body, 'body');
-    const { model, upload } = await services().models.create(input);
+    const { model, upload } = await services().models.create(input, principalOf(request).userId);
     return json(201, { model: presentModel(model), upload }, { Location: `/v1/models/${model.id}` });
   },
 
@@ -32,6 +32,9 @@ export const handler = httpFunction('models', {
     const { modelId } = parseRequest(ModelRefParamsSchema, request.params, 'path');
     const change = parseRequest(PatchModelBodySchema, request.body, 'body');
     const model = await services().models.find(modelId, principalOf(request));
-    return json(200, presentModel(await services().models.update(model.id, change)));
+    return json(
+      200,
+      presentModel(await services().models.update(model.id, change, principalOf(request).userId)),
+    );
   },
 });

@@ -83,11 +83,25 @@ async function waitUntilUp(endpoint: string, child: ChildProcess, output: () => 
   throw new Error(`The local AWS emulator did not answer on ${endpoint} within 30 s:\n${output()}`);
 }
 
+async function portInUse(port: number): Promise<boolean> {
+  return new Promise((resolvePort) => {
+    const server = createServer();
+    server.once('error', () => resolvePort(true));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolvePort(false)));
+  });
+}
+
 /** Starts moto on the given port (a free one if omitted) and resolves once it answers. */
 export async function startEmulator(
   options: { port?: number; log?: (line: string) => void } = {},
 ): Promise<Emulator> {
   await ensureEmulatorInstalled(options.log);
+  if (options.port && (await portInUse(options.port))) {
+    throw new Error(
+      `Port ${options.port} is already in use, so the local AWS emulator cannot start there. Is another ` +
+        '`npm run dev` running? Stop it, or set EMULATOR_PORT (or AWS_ENDPOINT_URL to use a running emulator).',
+    );
+  }
   const port = options.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;
   const child = spawn(python, [launcher, '--host', '127.0.0.1', '--port', String(port)], {

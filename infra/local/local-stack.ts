@@ -75,6 +75,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       [
         { worker: 'model-validator', queueUrl: resources.modelQueueUrl },
         { worker: 'batch-worker', queueUrl: resources.batchQueueUrl },
+        { worker: 'webhook-dispatcher', queueUrl: resources.notificationQueueUrl },
       ],
       { endpoint, region: LOCAL_REGION },
       (message, error) => log(`${message}${error ? `: ${(error as Error).message ?? String(error)}` : ''}`),

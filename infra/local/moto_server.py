@@ -7,9 +7,11 @@ response body inside the lock; other services (SQS long polls above all) still r
 """
 
 import argparse
+import os
 import signal
 import sys
 import threading
+import time
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -34,6 +36,19 @@ class SerialisedDynamoDB:
             return [b"".join(self.app(environ, start_response))]
 
 
+def exit_with_parent() -> None:
+    """Stops the emulator when the process that started it is gone, however it ended."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
@@ -43,6 +58,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
 
+    exit_with_parent()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(
         args.host,

@@ -22,6 +22,8 @@ export interface LocalResources {
   batchQueueUrl: string;
   modelDeadLetterQueueUrl: string;
   batchDeadLetterQueueUrl: string;
+  notificationQueueUrl: string;
+  notificationDeadLetterQueueUrl: string;
 }
 
 export interface AwsTarget {
@@ -42,6 +44,8 @@ interface LocalResourcesIds {
   modelDeadLetterQueue: string;
   batchQueue: string;
   batchDeadLetterQueue: string;
+  notificationQueue: string;
+  notificationDeadLetterQueue: string;
 }
 
 function synthesizeStatefulStack() {
@@ -58,6 +62,8 @@ function synthesizeStatefulStack() {
     modelDeadLetterQueue: id(stack, stack.modelDeadLetterQueue),
     batchQueue: id(stack, stack.batchQueue),
     batchDeadLetterQueue: id(stack, stack.batchDeadLetterQueue),
+    notificationQueue: id(stack, stack.notificationQueue),
+    notificationDeadLetterQueue: id(stack, stack.notificationDeadLetterQueue),
   };
   const template = app.synth().getStackByName(stack.stackName).template as CfnTemplate;
   synthesized = { template, ids };
@@ -77,6 +83,23 @@ const refOf = (value: unknown): string | undefined => {
   }
   return undefined;
 };
+
+/** Provisioning an emulator that already has the resources (a LocalStack kept running) is fine. */
+async function ignoreExisting<T>(work: Promise<T>): Promise<T | undefined> {
+  try {
+    return await work;
+  } catch (error) {
+    const name = (error as { name?: string }).name;
+    if (
+      name === 'ResourceInUseException' ||
+      name === 'BucketAlreadyOwnedByYou' ||
+      name === 'BucketAlreadyExists'
+    ) {
+      return undefined;
+    }
+    throw error;
+  }
+}
 
 export interface ProvisionOptions {
   /** Prefix of every resource name, so test files can have resources of their own. */
@@ -105,22 +128,24 @@ export async function provisionLocalResources(
       KeySchema: index.KeySchema,
       Projection: index.Projection ?? { ProjectionType: 'ALL' },
     }));
-    await dynamo.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        KeySchema: table.KeySchema as never,
-        AttributeDefinitions: table.AttributeDefinitions as never,
-        ...(indexes?.length ? { GlobalSecondaryIndexes: indexes } : {}),
-        ...(table.StreamSpecification
-          ? {
-              StreamSpecification: {
-                StreamEnabled: true,
-                StreamViewType: (table.StreamSpecification as { StreamViewType: never }).StreamViewType,
-              },
-            }
-          : {}),
-      }),
+    await ignoreExisting(
+      dynamo.send(
+        new CreateTableCommand({
+          TableName: tableName,
+          BillingMode: 'PAY_PER_REQUEST',
+          KeySchema: table.KeySchema as never,
+          AttributeDefinitions: table.AttributeDefinitions as never,
+          ...(indexes?.length ? { GlobalSecondaryIndexes: indexes } : {}),
+          ...(table.StreamSpecification
+            ? {
+                StreamSpecification: {
+                  StreamEnabled: true,
+                  StreamViewType: (table.StreamSpecification as { StreamViewType: never }).StreamViewType,
+                },
+              }
+            : {}),
+        }),
+      ),
     );
     const ttl = table.TimeToLiveSpecification as { AttributeName?: string; Enabled?: boolean } | undefined;
     if (ttl?.Enabled && ttl.AttributeName) {
@@ -167,6 +192,8 @@ export async function provisionLocalResources(
     await createQueue(ids.batchDeadLetterQueue, name('batch-dlq'));
     await createQueue(ids.modelQueue, name('model-queue'));
     await createQueue(ids.batchQueue, name('batch-queue'));
+    await createQueue(ids.notificationDeadLetterQueue, name('notification-dlq'));
+    await createQueue(ids.notificationQueue, name('notification-queue'));
 
     // Buckets and their notifications (CDK writes these as a custom resource per bucket).
     const bucketNames: Record<string, string> = {
@@ -174,7 +201,7 @@ export async function provisionLocalResources(
       [ids.batchBucket]: name('batches'),
     };
     for (const bucket of Object.values(bucketNames))
-      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+      await ignoreExisting(s3.send(new CreateBucketCommand({ Bucket: bucket })));
     for (const resource of Object.values(template.Resources)) {
       if (resource.Type !== 'Custom::S3BucketNotifications') continue;
       const bucketId = refOf(resource.Properties?.BucketName);
@@ -230,6 +257,8 @@ export async function provisionLocalResources(
       batchQueueUrl: url(ids.batchQueue),
       modelDeadLetterQueueUrl: url(ids.modelDeadLetterQueue),
       batchDeadLetterQueueUrl: url(ids.batchDeadLetterQueue),
+      notificationQueueUrl: url(ids.notificationQueue),
+      notificationDeadLetterQueueUrl: url(ids.notificationDeadLetterQueue),
     };
   } finally {
     dynamo.destroy();
@@ -246,5 +275,6 @@ export function resourceEnvironment(resources: LocalResources): Record<string, s
     BATCH_BUCKET: resources.batchBucket,
     MODEL_QUEUE_URL: resources.modelQueueUrl,
     BATCH_QUEUE_URL: resources.batchQueueUrl,
+    NOTIFICATION_QUEUE_URL: resources.notificationQueueUrl,
   };
 }

@@ -2,6 +2,7 @@
  * The ModelRuntime port on onnxruntime-node and S3: model files fetched once per container per
  * version.
  */
+import { createHash } from 'node:crypto';
 import type { Model } from '../domain/models.ts';
 import type { InspectedModel, ModelRuntime, Runner } from '../models/ports.ts';
 import { loadModel, ModelCache } from './onnx-runtime.ts';
@@ -28,6 +29,13 @@ export class OnnxModelRuntime implements ModelRuntime {
   }
 
   async runner(model: Model): Promise<Runner> {
-    return this.cache.get(model.id, () => this.files.getBytes(this.bucket, model.s3Key));
+    return this.cache.get(model.id, async () => {
+      const bytes = await this.files.getBytes(this.bucket, model.s3Key);
+      // The upload URL may be used again after validation: serve only the bytes that were validated.
+      if (model.sha256 && createHash('sha256').update(bytes).digest('hex') !== model.sha256) {
+        throw new Error('the model file changed after it was validated; publish a new version instead');
+      }
+      return bytes;
+    });
   }
 }

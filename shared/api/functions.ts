@@ -13,6 +13,7 @@ export type ResourceGrant =
   | 'batch-bucket:write'
   | 'batch-queue:send'
   | 'model-queue:send'
+  | 'notification-queue:send'
   | 'signing-key:read';
 
 interface FunctionBase {
@@ -32,12 +33,18 @@ export interface HttpFunction extends FunctionBase {
 
 export interface QueueWorkerFunction extends FunctionBase {
   kind: 'queue-worker';
-  queue: 'model-queue' | 'batch-queue';
+  queue: 'model-queue' | 'batch-queue' | 'notification-queue';
   /** SQS messages handed to one invocation. */
   batchSize: number;
 }
 
-export type FunctionDefinition = HttpFunction | QueueWorkerFunction;
+/** Runs on a schedule (an EventBridge rule in AWS). */
+export interface ScheduledFunction extends FunctionBase {
+  kind: 'scheduled';
+  everyMinutes: number;
+}
+
+export type FunctionDefinition = HttpFunction | QueueWorkerFunction | ScheduledFunction;
 
 export const functions = {
   public: {
@@ -82,8 +89,23 @@ export const functions = {
     description: 'Synchronous predictions charged on success, prediction history and refunds',
     memoryMb: 1769,
     timeoutSeconds: 29,
-    grants: ['table:read', 'table:write', 'models-bucket:read', 'signing-key:read'],
+    grants: [
+      'table:read',
+      'table:write',
+      'models-bucket:read',
+      'notification-queue:send',
+      'signing-key:read',
+    ],
     usesOnnxRuntime: true,
+  },
+  reports: {
+    kind: 'http',
+    entry: 'functions/reports/handler.ts',
+    description: 'Usage reports and CSV exports for users; service statistics and the audit trail for admins',
+    memoryMb: 512,
+    timeoutSeconds: 29,
+    grants: ['table:read', 'signing-key:read'],
+    usesOnnxRuntime: false,
   },
   batches: {
     kind: 'http',
@@ -122,8 +144,31 @@ export const functions = {
       'batch-bucket:read',
       'batch-bucket:write',
       'batch-queue:send',
+      'notification-queue:send',
     ],
     usesOnnxRuntime: true,
+  },
+  'webhook-dispatcher': {
+    kind: 'queue-worker',
+    queue: 'notification-queue',
+    batchSize: 10,
+    entry: 'functions/webhook-dispatcher/handler.ts',
+    description: 'Delivers low-balance notifications to webhooks, signed as Standard Webhooks, with backoff',
+    memoryMb: 256,
+    timeoutSeconds: 30,
+    // The queue URL lets a failed delivery push its next attempt back (ChangeMessageVisibility).
+    grants: ['table:read', 'table:write', 'notification-queue:send'],
+    usesOnnxRuntime: false,
+  },
+  reconciler: {
+    kind: 'scheduled',
+    everyMinutes: 60,
+    entry: 'functions/reconciler/handler.ts',
+    description: 'Checks balance = sum of ledger for accounts changed since the last run and emits a metric',
+    memoryMb: 512,
+    timeoutSeconds: 300,
+    grants: ['table:read', 'table:write', 'notification-queue:send'],
+    usesOnnxRuntime: false,
   },
 } as const satisfies Record<string, FunctionDefinition>;
 
@@ -131,6 +176,8 @@ export type FunctionName = keyof typeof functions;
 export type HttpFunctionName = {
   [K in FunctionName]: (typeof functions)[K]['kind'] extends 'http' ? K : never;
 }[FunctionName];
-export type QueueWorkerName = Exclude<FunctionName, HttpFunctionName>;
+export type QueueWorkerName = {
+  [K in FunctionName]: (typeof functions)[K]['kind'] extends 'queue-worker' ? K : never;
+}[FunctionName];
 
 export const functionNames = Object.keys(functions) as FunctionName[];

@@ -46,7 +46,12 @@ export const UserSchema = z
   .object({ id: z.string(), email: z.string(), role: z.enum(['user', 'admin']), createdAt: z.iso.datetime() })
   .meta({ id: 'User' });
 
-export const MeSchema = UserSchema.extend({ balance: z.int() }).meta({ id: 'Me' });
+export const MeSchema = UserSchema.extend({
+  balance: z.int(),
+  notifications: z
+    .array(z.record(z.string(), z.unknown()))
+    .describe('Recent notifications about the account, newest first (e.g. low balance)'),
+}).meta({ id: 'Me' });
 
 export const PasswordGrantSchema = z
   .strictObject({ email: EmailSchema, password: z.string().min(1).max(256) })
@@ -135,7 +140,10 @@ export const BalanceChangeResponseSchema = z
   .object({ transaction: LedgerEntrySchema, balance: z.int() })
   .meta({ id: 'BalanceChange' });
 
-export const TransactionsQuerySchema = PageQuerySchema.extend({ kind: z.enum(ledgerKinds).optional() });
+export const TransactionsQuerySchema = PageQuerySchema.extend({
+  kind: z.enum(ledgerKinds).optional(),
+  format: z.enum(['json', 'csv']).optional().describe('csv exports the whole (filtered) ledger as CSV'),
+});
 
 export const UserIdParamsSchema = z.object({ userId: z.string().min(1).max(128) });
 
@@ -257,6 +265,7 @@ export const PredictionRecordSchema = z
 
 export const PredictionsQuerySchema = PageQuerySchema.extend({
   modelId: z.string().min(1).max(128).optional().describe('Only predictions of this model id or name'),
+  format: z.enum(['json', 'csv']).optional().describe('csv exports the whole (filtered) history as CSV'),
 });
 
 export const PredictionIdParamsSchema = z.object({ predictionId: z.string().min(1).max(128) });
@@ -307,3 +316,126 @@ export const CreateBatchResponseSchema = z
   .meta({ id: 'CreateBatchResponse' });
 
 export const BatchIdParamsSchema = z.object({ id: z.string().min(1).max(128) });
+
+// Spend control, reports and the audit trail
+
+export const LimitsBodySchema = z
+  .strictObject({
+    dailySpendCap: z
+      .int()
+      .min(0)
+      .max(Number.MAX_SAFE_INTEGER)
+      .nullable()
+      .optional()
+      .describe('Credits per UTC day; null: no cap'),
+    lowBalanceThreshold: z
+      .int()
+      .min(0)
+      .max(Number.MAX_SAFE_INTEGER)
+      .nullable()
+      .optional()
+      .describe('A balance falling below this records a notification; null: none'),
+    webhookUrl: z
+      .url()
+      .max(2048)
+      .nullable()
+      .optional()
+      .describe('Receives low-balance notifications (Standard Webhooks)'),
+  })
+  .meta({ id: 'LimitsRequest', description: 'Fields left out stay as they are; null clears one' });
+
+export const LimitsSchema = z
+  .object({
+    dailySpendCap: z.int().nullable(),
+    lowBalanceThreshold: z.int().nullable(),
+    webhookUrl: z.string().nullable(),
+  })
+  .meta({ id: 'Limits' });
+
+export const LimitsResponseSchema = LimitsSchema.extend({
+  webhookSecret: z
+    .string()
+    .optional()
+    .describe('The signing secret of a new webhook URL (whsec_...), shown only in this response'),
+}).meta({ id: 'LimitsResponse' });
+
+export const FormatQuerySchema = z.object({
+  format: z
+    .enum(['json', 'csv'])
+    .optional()
+    .describe('csv exports the same data as CSV (or send Accept: text/csv)'),
+});
+
+export const UsageQuerySchema = z
+  .strictObject({
+    from: z.string().optional().describe('UTC date YYYY-MM-DD, inclusive (default: 29 days before `to`)'),
+    to: z.string().optional().describe('UTC date YYYY-MM-DD, inclusive (default: today)'),
+    groupBy: z.enum(['day', 'model']).default('day'),
+  })
+  .extend(FormatQuerySchema.shape);
+
+export const UsageCountsSchema = z.object({ predictions: z.int(), failed: z.int(), credits: z.int() });
+
+export const UsageReportSchema = z
+  .object({
+    from: z.string(),
+    to: z.string(),
+    groupBy: z.enum(['day', 'model']),
+    items: z.array(
+      UsageCountsSchema.extend({ period: z.string().optional(), modelId: z.string().optional() }),
+    ),
+    totals: UsageCountsSchema,
+  })
+  .meta({ id: 'UsageReport' });
+
+export const StatsQuerySchema = z.strictObject({ from: z.string().optional(), to: z.string().optional() });
+
+export const AdminStatsSchema = z
+  .object({
+    from: z.string(),
+    to: z.string(),
+    users: z.int(),
+    activeUsers: z.int(),
+    predictions: z.int(),
+    failed: z.int(),
+    creditsCharged: z.int(),
+    creditsAdded: z.int(),
+    errorRate: z.number(),
+    byModel: z.array(
+      UsageCountsSchema.extend({
+        modelId: z.string(),
+        modelName: z.string().optional(),
+        modelVersion: z.int().optional(),
+        errorRate: z.number(),
+        p50LatencyMs: z.number().nullable(),
+        p95LatencyMs: z.number().nullable(),
+      }),
+    ),
+    byDay: z.array(
+      UsageCountsSchema.extend({ period: z.string(), creditsAdded: z.int(), activeUsers: z.int() }),
+    ),
+    topUsers: z.array(UsageCountsSchema.extend({ userId: z.string(), email: z.string().nullable() })),
+  })
+  .meta({ id: 'AdminStats' });
+
+export const AuditEntrySchema = z
+  .object({
+    id: z.string(),
+    at: z.iso.datetime(),
+    actorId: z.string(),
+    action: z.enum(['credits.grant', 'prediction.refund', 'model.create', 'model.update']),
+    target: z.object({ type: z.enum(['user', 'prediction', 'model']), id: z.string() }),
+    details: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: 'AuditEntry' });
+
+export const NotificationSchema = z
+  .object({
+    id: z.string(),
+    type: z.literal('low_balance'),
+    balance: z.int(),
+    threshold: z.int(),
+    delivery: z.enum(['none', 'pending', 'delivered', 'failed']),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Notification' });

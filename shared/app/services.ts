@@ -6,12 +6,17 @@
 import { dynamoClient, s3Client, sqsClient } from '../adapters/aws-clients.ts';
 import { S3BatchFiles } from '../adapters/batch-files.ts';
 import { SqsContinuationQueue } from '../adapters/continuation-queue.ts';
+import { DynamoAuditStore } from '../adapters/dynamo/audit-store.ts';
 import { DynamoBatchRepository } from '../adapters/dynamo/batches-store.ts';
 import { CreditsStore } from '../adapters/dynamo/credits-store.ts';
 import { DynamoModelRepository } from '../adapters/dynamo/models-store.ts';
+import { DynamoNotificationStore } from '../adapters/dynamo/notifications-store.ts';
 import { DynamoPredictionRepository } from '../adapters/dynamo/predictions-store.ts';
+import { DynamoTransactions } from '../adapters/dynamo/transactions.ts';
+import { DynamoUsageStore } from '../adapters/dynamo/usage-store.ts';
 import { DynamoUserRepository } from '../adapters/dynamo/users-store.ts';
 import { OnnxModelRuntime } from '../adapters/model-runtime.ts';
+import { SqsNotificationQueue } from '../adapters/notification-queue.ts';
 import { S3Files } from '../adapters/s3-files.ts';
 import { signingKeys } from '../adapters/signing-key-source.ts';
 import { BatchService } from '../batches/service.ts';
@@ -19,7 +24,10 @@ import { config, requireResource } from '../config.ts';
 import { CreditsService, IDEMPOTENCY_TTL_SECONDS } from '../credits/service.ts';
 import type { ModelFiles } from '../models/ports.ts';
 import { ModelService } from '../models/service.ts';
+import { NotificationService, type WebhookSender } from '../notifications/service.ts';
+import type { FollowUps } from '../predictions/ports.ts';
 import { PredictionService } from '../predictions/service.ts';
+import { ReportsService } from '../reports/service.ts';
 import { UserService } from '../users/service.ts';
 
 function lazy<T>(build: () => T): () => T {
@@ -31,9 +39,32 @@ function lazy<T>(build: () => T): () => T {
 }
 
 const table = lazy(() => requireResource('tableName'));
-const creditsStore = lazy(() => new CreditsStore(dynamoClient(), table()));
-const userRepository = lazy(() => new DynamoUserRepository(dynamoClient(), table(), creditsStore()));
 const files = lazy(() => new S3Files(s3Client()));
+const creditsStore = lazy(() => new CreditsStore(dynamoClient(), table()));
+const usageStore = lazy(() => new DynamoUsageStore(dynamoClient(), table()));
+const transactions = lazy(() => new DynamoTransactions(dynamoClient()));
+const auditStore = lazy(() => new DynamoAuditStore(dynamoClient(), table()));
+const notificationStore = lazy(() => new DynamoNotificationStore(dynamoClient(), table()));
+const modelRepository = lazy(() => new DynamoModelRepository(dynamoClient(), table()));
+
+const userRepository = lazy(
+  () =>
+    new DynamoUserRepository(dynamoClient(), table(), creditsStore(), (bonus, createdAt) => [
+      usageStore().userCreatedPart(),
+      ...(bonus > 0 ? [usageStore().creditsAddedPart(createdAt.slice(0, 10), bonus)] : []),
+    ]),
+);
+
+const followUps = lazy(
+  (): FollowUps => ({
+    audit: auditStore(),
+    notifyLowBalance: (userId, notificationId) =>
+      new SqsNotificationQueue(sqsClient(), requireResource('notificationQueueUrl')).enqueue(
+        userId,
+        notificationId,
+      ),
+  }),
+);
 
 const modelFiles = lazy((): ModelFiles => {
   const bucket = requireResource('modelsBucket');
@@ -75,14 +106,21 @@ const users = lazy(() => {
 
 const credits = lazy(
   () =>
-    new CreditsService(creditsStore(), userRepository(), { selfServiceTopUps: config().selfServiceTopUps }),
+    new CreditsService(creditsStore(), userRepository(), usageStore(), auditStore(), {
+      selfServiceTopUps: config().selfServiceTopUps,
+      allowHttpWebhooksOnLocalhost: config().stage === 'dev',
+    }),
 );
 
 const models = lazy(
   () =>
-    new ModelService(new DynamoModelRepository(dynamoClient(), table()), modelFiles(), modelRuntime(), {
-      maxModelBytes: config().models.maxModelBytes,
-    }),
+    new ModelService(
+      modelRepository(),
+      modelFiles(),
+      modelRuntime(),
+      { maxModelBytes: config().models.maxModelBytes },
+      auditStore(),
+    ),
 );
 
 const predictions = lazy(() => {
@@ -92,6 +130,9 @@ const predictions = lazy(() => {
     modelRuntime(),
     creditsStore(),
     new DynamoPredictionRepository(dynamoClient(), table()),
+    usageStore(),
+    transactions(),
+    followUps(),
     {
       maxRows: settings.predictions.maxRows,
       timeoutMs: settings.predictions.timeoutMs,
@@ -112,9 +153,12 @@ const batches = lazy(() => {
     models(),
     modelRuntime(),
     creditsStore(),
+    usageStore(),
+    transactions(),
+    followUps(),
     // Only the worker continues batches; the API side never sends.
     {
-      continueLater: (userId, batchId) =>
+      continueLater: (userId: string, batchId: string) =>
         new SqsContinuationQueue(sqsClient(), requireResource('batchQueueUrl')).continueLater(
           userId,
           batchId,
@@ -130,6 +174,35 @@ const batches = lazy(() => {
     },
   );
 });
+
+const sendWebhook: WebhookSender = async (url, init) => {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: init.headers,
+    body: init.body,
+    redirect: 'manual',
+    signal: AbortSignal.timeout(5000),
+  });
+  await response.body?.cancel();
+  return { status: response.status };
+};
+
+const notifications = lazy(() => new NotificationService(notificationStore(), creditsStore(), sendWebhook));
+
+const reports = lazy(
+  () =>
+    new ReportsService(
+      usageStore(),
+      {
+        userEmail: async (userId) => (await userRepository().findById(userId))?.email,
+        modelName: async (modelId) => {
+          const model = await modelRepository().get(modelId);
+          return model ? { name: model.name, version: model.version } : undefined;
+        },
+      },
+      auditStore(),
+    ),
+);
 
 export function services() {
   return {
@@ -153,6 +226,12 @@ export function services() {
     },
     get batches() {
       return batches();
+    },
+    get notifications() {
+      return notifications();
+    },
+    get reports() {
+      return reports();
     },
   };
 }

@@ -52,6 +52,8 @@ export interface BatchRepository {
   /** The write that records progress, to go in a chunk's charge transaction. */
   progressPart(userId: string, batchId: string, progress: BatchProgress): unknown;
   saveProgress(userId: string, batchId: string, progress: BatchProgress): Promise<void>;
+  /** Marks a chunk that charged nothing as settled (once), for its transaction. */
+  chunkSettledPart(userId: string, idempotencyId: string, requestHash: string, rowsCharged: number): unknown;
   saveCheckpoint(
     userId: string,
     batchId: string,

@@ -20,7 +20,13 @@ import {
   resultsKey,
   segmentKey,
 } from '../domain/batches.ts';
-import { InsufficientCreditsError, NotFoundError, ValidationError } from '../domain/errors.ts';
+import { utcDay } from '../domain/credits.ts';
+import {
+  InsufficientCreditsError,
+  NotFoundError,
+  TransactionConditionFailedError,
+  ValidationError,
+} from '../domain/errors.ts';
 import type { Model } from '../domain/models.ts';
 import {
   csvRowToInputs,
@@ -31,7 +37,7 @@ import {
 } from '../domain/tensors.ts';
 import type { Principal } from '../domain/users.ts';
 import type { ModelRuntime } from '../models/ports.ts';
-import type { ChargePort } from '../predictions/ports.ts';
+import type { ChargePort, FollowUps, TransactionPort, UsagePort } from '../predictions/ports.ts';
 import type { BatchFilesPort, BatchProgress, BatchRepository, ContinuationQueue, RawRow } from './ports.ts';
 
 export interface BatchSettings {
@@ -82,6 +88,9 @@ export class BatchService {
     private readonly models: ModelFinder,
     private readonly runtime: ModelRuntime,
     private readonly credits: ChargePort,
+    private readonly usage: UsagePort,
+    private readonly transactions: TransactionPort,
+    private readonly followUps: Pick<FollowUps, 'notifyLowBalance'>,
     private readonly queue: ContinuationQueue,
     private readonly settings: BatchSettings,
     private readonly now: () => Date = () => new Date(),
@@ -373,7 +382,13 @@ export class BatchService {
   }
 
   private unpaid(row: number): RowResult {
-    return { row, error: { code: 'insufficient_credits', message: 'the balance ran out before this row' } };
+    return {
+      row,
+      error: {
+        code: 'insufficient_credits',
+        message: 'the balance (or the daily spend cap) ran out before this row',
+      },
+    };
   }
 
   /**
@@ -397,21 +412,45 @@ export class BatchService {
       if (paid < wanted) state.creditsExhausted = true;
       return paid;
     };
-    if (wanted === 0 || batch.price === 0) {
-      const paid = advance(wanted);
-      await this.batches.saveProgress(batch.userId, batch.id, this.progressOf(state));
-      return paid;
-    }
+    const progressAfter = (paid: number) => ({
+      processed: state.rowsDone + chunkRows,
+      succeeded: state.succeeded + paid,
+      failed: state.failed + chunkRows - paid,
+      cost: state.cost + paid * batch.price,
+    });
+    const usageOf = (paid: number) =>
+      this.usage.usageParts({
+        userId: batch.userId,
+        modelId: batch.modelId,
+        day: utcDay(this.now()),
+        predictions: paid,
+        failed: chunkRows - paid,
+        credits: paid * batch.price,
+      });
     const idempotencyId = `batch#${batch.id}#chunk#${chunkIndex}`;
     const requestHash = fingerprint({ batch: batch.id, chunk: chunkIndex });
+
+    // A chunk redone after a crash or a redelivery was settled by an earlier run: reuse its outcome.
+    const settled = await this.credits.getChangeRecord(batch.userId, idempotencyId);
+    if (settled) return advance(Number(settled.rowsCharged ?? 0));
+
+    const settleWithoutCharge = async (paid: number) => {
+      try {
+        await this.transactions.write([
+          this.batches.chunkSettledPart(batch.userId, idempotencyId, requestHash, paid),
+          this.batches.progressPart(batch.userId, batch.id, progressAfter(paid)),
+          ...usageOf(paid),
+        ]);
+      } catch (error) {
+        // Settled concurrently by another run of the same chunk: the counters were written then.
+        if (!(error instanceof TransactionConditionFailedError && error.index === 0)) throw error;
+      }
+      return advance(paid);
+    };
+    if (wanted === 0 || batch.price === 0) return settleWithoutCharge(wanted);
+
     let rowsToCharge = wanted;
     for (let attempt = 0; attempt < 3; attempt++) {
-      const after = {
-        processed: state.rowsDone + chunkRows,
-        succeeded: state.succeeded + rowsToCharge,
-        failed: state.failed + chunkRows - rowsToCharge,
-        cost: state.cost + rowsToCharge * batch.price,
-      };
       const result = await this.credits.apply(
         {
           userId: batch.userId,
@@ -420,23 +459,29 @@ export class BatchService {
           idempotencyId,
           requestHash,
           batchId: batch.id,
+          modelId: batch.modelId,
         },
         {
-          with: [this.batches.progressPart(batch.userId, batch.id, after)],
+          with: [
+            this.batches.progressPart(batch.userId, batch.id, progressAfter(rowsToCharge)),
+            ...usageOf(rowsToCharge),
+          ],
           record: { rowsCharged: rowsToCharge },
         },
       );
       if (result.outcome === 'applied') {
+        if (result.lowBalance?.deliver)
+          await this.followUps.notifyLowBalance(batch.userId, result.lowBalance.notificationId);
         const charged = result.replayed ? Number(result.stored?.rowsCharged ?? rowsToCharge) : rowsToCharge;
         return advance(charged);
       }
-      const affordable = affordableRows(result.balance, batch.price, wanted);
-      if (affordable === 0) {
-        // Nothing paid in this chunk: record the progress on its own.
-        const paid = advance(0);
-        await this.batches.saveProgress(batch.userId, batch.id, this.progressOf(state));
-        return paid;
-      }
+      // Pay for what the balance (and today's spend cap) still allows; the rest of the file fails.
+      const available =
+        result.outcome === 'spend-cap-reached'
+          ? Math.min(result.balance, Math.max(0, result.cap - result.spentToday))
+          : result.balance;
+      const affordable = affordableRows(available, batch.price, wanted);
+      if (affordable === 0) return settleWithoutCharge(0);
       rowsToCharge = affordable;
     }
     throw new InsufficientCreditsError(0, wanted * batch.price);

@@ -1,14 +1,19 @@
 /** Credits use cases: the account, self-service top-ups, admin grants and the ledger. */
+
+import { randomBytes } from 'node:crypto';
 import { ulid } from 'ulid';
 import { fingerprint } from '../auth/secrets.ts';
+import type { AuditEntry } from '../domain/audit.ts';
 import {
   type Account,
+  type AccountLimits,
   type BalanceChange,
   type BalanceChangeResult,
   type LedgerEntry,
   type LedgerKind,
   type Reconciliation,
   reconcile,
+  utcDay,
 } from '../domain/credits.ts';
 import {
   ConflictError,
@@ -17,11 +22,16 @@ import {
   NotFoundError,
   ValidationError,
 } from '../domain/errors.ts';
+import { WEBHOOK_SECRET_PREFIX } from '../domain/notifications.ts';
 import type { Principal } from '../domain/users.ts';
 
 export interface CreditsPort {
   getAccount(userId: string): Promise<Account | undefined>;
-  apply(change: BalanceChange, options?: { idempotencyTtlSeconds?: number }): Promise<BalanceChangeResult>;
+  apply(
+    change: BalanceChange,
+    options?: { idempotencyTtlSeconds?: number; with?: unknown[] },
+  ): Promise<BalanceChangeResult>;
+  setLimits(userId: string, limits: AccountLimits, extra?: Record<string, unknown>): Promise<Account>;
   listLedger(
     userId: string,
     options: { limit: number; before?: number | undefined; kind?: LedgerKind | undefined },
@@ -31,6 +41,21 @@ export interface CreditsPort {
 
 export interface UserLookup {
   findById(userId: string): Promise<unknown>;
+}
+
+export interface CreditsAddedCounter {
+  creditsAddedPart(day: string, credits: number): unknown;
+}
+
+export interface AuditPort {
+  entry(input: Omit<AuditEntry, 'id' | 'at'>): AuditEntry;
+  part(entry: AuditEntry): unknown;
+}
+
+export interface LimitsChange {
+  dailySpendCap?: number | null | undefined;
+  lowBalanceThreshold?: number | null | undefined;
+  webhookUrl?: string | null | undefined;
 }
 
 /** Idempotency-Key records are kept at least this long (API.md: at least 24 hours). */
@@ -62,8 +87,37 @@ export class CreditsService {
   constructor(
     private readonly credits: CreditsPort,
     private readonly users: UserLookup,
-    private readonly settings: { selfServiceTopUps: boolean },
+    private readonly counters: CreditsAddedCounter,
+    private readonly audit: AuditPort,
+    private readonly settings: { selfServiceTopUps: boolean; allowHttpWebhooksOnLocalhost: boolean },
+    private readonly now: () => Date = () => new Date(),
   ) {}
+
+  /**
+   * Changes the spend cap, the low-balance threshold or the webhook; a field left out stays as it
+   * is, null clears it. A new webhook URL gets a new signing secret, shown in this answer only.
+   */
+  async setLimits(
+    userId: string,
+    change: LimitsChange,
+  ): Promise<{ account: Account; webhookSecret?: string }> {
+    if (change.webhookUrl) this.checkWebhookUrl(change.webhookUrl);
+    const current = await this.account(userId);
+    const limits: AccountLimits = {
+      dailySpendCap: change.dailySpendCap === undefined ? current.limits.dailySpendCap : change.dailySpendCap,
+      lowBalanceThreshold:
+        change.lowBalanceThreshold === undefined
+          ? current.limits.lowBalanceThreshold
+          : change.lowBalanceThreshold,
+      webhookUrl: change.webhookUrl === undefined ? current.limits.webhookUrl : change.webhookUrl,
+    };
+    const newWebhook = limits.webhookUrl !== null && limits.webhookUrl !== current.limits.webhookUrl;
+    const webhookSecret = newWebhook
+      ? `${WEBHOOK_SECRET_PREFIX}${randomBytes(24).toString('base64')}`
+      : undefined;
+    const account = await this.credits.setLimits(userId, limits, webhookSecret ? { webhookSecret } : {});
+    return { account, ...(webhookSecret ? { webhookSecret } : {}) };
+  }
 
   async account(userId: string): Promise<Account> {
     const account = await this.credits.getAccount(userId);
@@ -91,9 +145,16 @@ export class CreditsService {
     idempotencyKey: string | undefined,
   ) {
     if (!(await this.users.findById(userId))) throw new NotFoundError(`There is no user ${userId}.`);
+    const entry = this.audit.entry({
+      actorId: admin.userId,
+      action: 'credits.grant',
+      target: { type: 'user', id: userId },
+      details: { amount, reason },
+    });
     return this.change(
       { userId, kind: 'grant', amount, reason, actorId: admin.userId },
       idempotencyKey ? `grant#${admin.userId}#${idempotencyKey}` : undefined,
+      [this.audit.part(entry)],
     );
   }
 
@@ -106,6 +167,23 @@ export class CreditsService {
     return { items: page.items, nextCursor: page.nextBefore ? encodeLedgerCursor(page.nextBefore) : null };
   }
 
+  /** Webhooks go out over HTTPS; plain HTTP is allowed only to this machine in local development. */
+  private checkWebhookUrl(url: string): void {
+    const parsed = new URL(url);
+    const local = ['localhost', '127.0.0.1', '[::1]'].includes(parsed.hostname);
+    if (parsed.protocol === 'https:' && !local) return;
+    if (parsed.protocol === 'http:' && local && this.settings.allowHttpWebhooksOnLocalhost) return;
+    throw new ValidationError('The webhook URL must be an https:// URL of a public host.', [
+      { path: '/webhookUrl', message: 'must use https and a public host name' },
+    ]);
+  }
+
+  /** The whole ledger (optionally of one kind), newest first, for a CSV export. */
+  async exportLedger(userId: string, kind: LedgerKind | undefined): Promise<LedgerEntry[]> {
+    const entries = await this.credits.allLedgerEntries(userId);
+    return entries.filter((e) => !kind || e.kind === kind).reverse();
+  }
+
   async reconcile(userId: string): Promise<Reconciliation> {
     const account = await this.account(userId);
     return reconcile(account, await this.credits.allLedgerEntries(userId));
@@ -114,6 +192,7 @@ export class CreditsService {
   private async change(
     change: Omit<BalanceChange, 'idempotencyId' | 'requestHash'>,
     idempotencyId: string | undefined,
+    extra: unknown[] = [],
   ): Promise<{ entry: LedgerEntry; balance: number; replayed: boolean }> {
     try {
       const result = await this.credits.apply(
@@ -127,7 +206,10 @@ export class CreditsService {
             reason: change.reason ?? null,
           }),
         },
-        idempotencyId ? { idempotencyTtlSeconds: IDEMPOTENCY_TTL_SECONDS } : {},
+        {
+          with: [this.counters.creditsAddedPart(utcDay(this.now()), change.amount), ...extra],
+          ...(idempotencyId ? { idempotencyTtlSeconds: IDEMPOTENCY_TTL_SECONDS } : {}),
+        },
       );
       if (result.outcome !== 'applied') throw new Error('A credit can never be refused for lack of credits');
       return result;

@@ -19,17 +19,53 @@ export interface LedgerEntry {
   sequence: number;
   predictionId?: string;
   batchId?: string;
+  /** The model version a charge paid for. */
+  modelId?: string;
   reason?: string;
   actorId?: string;
   createdAt: string;
 }
+
+export interface AccountLimits {
+  /** Most credits that may be charged per UTC day; null for no cap. */
+  dailySpendCap: number | null;
+  /** A balance falling below this records a notification (and calls the webhook); null for none. */
+  lowBalanceThreshold: number | null;
+  webhookUrl: string | null;
+}
+
+export const noLimits: AccountLimits = { dailySpendCap: null, lowBalanceThreshold: null, webhookUrl: null };
 
 export interface Account {
   userId: string;
   balance: number;
   /** The sequence number of the latest ledger entry (0 for none). */
   sequence: number;
+  limits: AccountLimits;
+  /** Credits charged on `spentDay` (UTC), for the daily cap. */
+  spentToday: number;
+  spentDay: string | null;
   updatedAt: string;
+}
+
+export function utcDay(date: Date): string {
+  return date.toISOString().slice(0, 10);
+}
+
+/** What a charge may take today under a daily cap (Infinity without one). */
+export function capRemaining(
+  account: Pick<Account, 'limits' | 'spentToday' | 'spentDay'>,
+  today: string,
+): number {
+  const cap = account.limits.dailySpendCap;
+  if (cap === null) return Number.POSITIVE_INFINITY;
+  const spent = account.spentDay === today ? account.spentToday : 0;
+  return Math.max(0, cap - spent);
+}
+
+/** True when a change takes the balance from at or above the threshold to below it. */
+export function crossesLowBalance(threshold: number | null, before: number, after: number): boolean {
+  return threshold !== null && before >= threshold && after < threshold;
 }
 
 /** Largest self-service top-up (API.md) and largest single admin grant. */
@@ -62,6 +98,7 @@ export interface BalanceChange {
   requestHash: string;
   predictionId?: string;
   batchId?: string;
+  modelId?: string;
   reason?: string;
   actorId?: string;
 }
@@ -75,8 +112,11 @@ export type BalanceChangeResult =
       replayed: boolean;
       /** What the caller stored with the change (e.g. the response to replay). */
       stored?: Record<string, unknown>;
+      /** Set when this change took the balance below the low-balance threshold. */
+      lowBalance?: { notificationId: string; threshold: number; deliver: boolean };
     }
-  | { outcome: 'insufficient-credits'; balance: number; cost: number };
+  | { outcome: 'insufficient-credits'; balance: number; cost: number }
+  | { outcome: 'spend-cap-reached'; balance: number; cost: number; cap: number; spentToday: number };
 
 /** Reconciliation: the invariant every test and the scheduled check verify. */
 export interface Reconciliation {

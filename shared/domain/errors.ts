@@ -132,6 +132,21 @@ export class InsufficientCreditsError extends AppError {
   }
 }
 
+export class SpendCapReachedError extends AppError {
+  constructor(
+    readonly cap: number,
+    readonly spentToday: number,
+    readonly cost: number,
+  ) {
+    super(
+      'spend-cap-reached',
+      402,
+      `This costs ${cost} credits, which would pass your daily spend cap of ${cap} (${spentToday} spent today). Raise the cap with PUT /v1/account/limits or wait until tomorrow (UTC).`,
+      { extensions: { cap, spentToday, cost } },
+    );
+  }
+}
+
 export class PayloadTooLargeError extends AppError {
   constructor(message: string) {
     super('payload-too-large', 413, message);

@@ -30,6 +30,31 @@ export interface ParsedInputs {
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
+/** Deepest nesting of arrays and objects accepted in inputs; real tensors have far lower ranks. */
+export const MAX_INPUT_NESTING = 32;
+
+/**
+ * Refuses inputs nested deeper than MAX_INPUT_NESTING, walking them without recursion, so that
+ * nothing recursive (shape inference, JSON.stringify for fingerprints) overflows the stack on a
+ * small but absurdly deep body.
+ */
+export function assertInputNesting(inputs: unknown): void {
+  const pending: { node: object; depth: number; path: string }[] = [];
+  if (inputs !== null && typeof inputs === 'object')
+    pending.push({ node: inputs, depth: 0, path: '/inputs' });
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    if (next.depth >= MAX_INPUT_NESTING) {
+      throw new ValidationError(`The inputs are nested more than ${MAX_INPUT_NESTING} levels deep.`, [
+        { path: next.path, message: `nests arrays or objects more than ${MAX_INPUT_NESTING} levels deep` },
+      ]);
+    }
+    for (const [key, child] of Object.entries(next.node)) {
+      if (child !== null && typeof child === 'object')
+        pending.push({ node: child, depth: next.depth + 1, path: `${next.path}/${key}` });
+    }
+  }
+}
+
 class Problems {
   readonly list: FieldError[] = [];
   add(path: string, message: string) {
@@ -129,6 +154,7 @@ function fill(
  * numbers for a model whose only input is [N, F] is one row.
  */
 export function parseInputs(inputs: unknown, signature: TensorSpec[], maxRows: number): ParsedInputs {
+  assertInputNesting(inputs);
   const problems = new Problems();
   if (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs)) {
     throw new ValidationError('`inputs` must be an object keyed by input name.', [

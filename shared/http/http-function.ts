@@ -3,6 +3,8 @@
  * API Gateway's route key to one thin route handler, and turns every error into problem+json.
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { HttpFunctionName } from '../api/functions.ts';
@@ -135,7 +137,11 @@ function requestContext(): MiddlewareObj<HttpEvent, HttpResult> {
   };
 }
 
-export function httpFunction<F extends HttpFunctionName>(fn: F, handlers: RouteHandlers<F>) {
+export function httpFunction<F extends HttpFunctionName>(
+  fn: F,
+  handlers: RouteHandlers<F>,
+  options: { metrics?: Metrics } = {},
+) {
   const table = handlers as Record<string, RouteHandler | undefined>;
   const expected = routes.filter((r) => r.fn === fn).map((r) => `${r.method} ${r.path}`);
   const missing = expected.filter((key) => !table[key]);
@@ -171,8 +177,10 @@ export function httpFunction<F extends HttpFunctionName>(fn: F, handlers: RouteH
     });
   };
 
-  return middy<HttpEvent, HttpResult>()
-    .use(injectLambdaContext(logger, { resetKeys: true }))
+  const chain = middy<HttpEvent, HttpResult>().use(injectLambdaContext(logger, { resetKeys: true }));
+  // Flushes the invocation's metrics (as EMF log lines) when the function records any.
+  if (options.metrics) chain.use(logMetrics(options.metrics));
+  return chain
     .use(requestContext())
     .use(standardHeaders())
     .use(problemDetails())

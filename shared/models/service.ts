@@ -1,6 +1,7 @@
 /** The model registry: publishing versions through presigned uploads, validation, pricing and retirement. */
 import { createHash } from 'node:crypto';
 import { ulid } from 'ulid';
+import type { AuditEntry } from '../domain/audit.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import {
   isModelId,
@@ -40,11 +41,15 @@ export class ModelService {
     private readonly files: ModelFiles,
     private readonly runtime: ModelRuntime,
     private readonly settings: ModelServiceSettings,
+    private readonly audit: {
+      entry(input: Omit<AuditEntry, 'id' | 'at'>): AuditEntry;
+      record(entry: AuditEntry): Promise<void>;
+    },
     private readonly now: () => Date = () => new Date(),
   ) {}
 
   /** Starts a new version of `name` awaiting its file; the answer carries the presigned upload. */
-  async create(input: { name: string; description: string; price: number }) {
+  async create(input: { name: string; description: string; price: number }, actorId: string) {
     const version = await this.repository.nextVersion(input.name);
     const id = `${MODEL_ID_PREFIX}${ulid()}`;
     const at = this.now().toISOString();
@@ -62,6 +67,14 @@ export class ModelService {
       updatedAt: at,
     };
     await this.repository.put(model);
+    await this.audit.record(
+      this.audit.entry({
+        actorId,
+        action: 'model.create',
+        target: { type: 'model', id },
+        details: { name: model.name, version, price: model.price },
+      }),
+    );
     return { model, upload: await this.files.presignUpload(model.s3Key) };
   }
 
@@ -221,6 +234,7 @@ export class ModelService {
       description?: string | undefined;
       status?: 'active' | 'retired' | undefined;
     },
+    actorId: string,
   ) {
     const current = await this.repository.get(modelId);
     if (!current) throw new NotFoundError(`There is no model version ${modelId}.`);
@@ -239,6 +253,20 @@ export class ModelService {
       allowed,
     );
     if (!updated) throw new ConflictError('The model changed while updating it; try again.');
+    await this.audit.record(
+      this.audit.entry({
+        actorId,
+        action: 'model.update',
+        target: { type: 'model', id: modelId },
+        details: {
+          name: current.name,
+          version: current.version,
+          before: { price: current.price, status: current.status },
+          after: { price: updated.price, status: updated.status },
+          ...(change.description !== undefined ? { description: change.description } : {}),
+        },
+      }),
+    );
     return updated;
   }
 }

@@ -1,5 +1,7 @@
+import type { AuditEntry } from '../domain/audit.ts';
 import type { BalanceChange, BalanceChangeResult } from '../domain/credits.ts';
 import type { Prediction } from '../domain/predictions.ts';
+import type { UsageDelta } from '../domain/usage.ts';
 
 /** An opaque item of the storage transaction (a write or a condition), built by an adapter. */
 export type TransactionPart = unknown;
@@ -7,7 +9,6 @@ export type TransactionPart = unknown;
 export interface PredictionRepository {
   /** The write that records a prediction, to go in the charge's transaction. */
   recordPart(prediction: Prediction, retentionSeconds: number): TransactionPart;
-  record(prediction: Prediction, retentionSeconds: number): Promise<void>;
   /**
    * Records a prediction only if its model version is still active at `price` (a free prediction,
    * which changes no balance, still needs the condition); throws TransactionConditionFailedError
@@ -35,4 +36,24 @@ export interface ChargePort {
   /** What this container last saw of a balance, if anything (no read). */
   knownBalance(userId: string): number | undefined;
   getAccount(userId: string): Promise<{ balance: number } | undefined>;
+}
+
+export interface UsagePort {
+  /** Counter updates for rows predicted, failed and charged, to go in the same transaction. */
+  usageParts(delta: UsageDelta): TransactionPart[];
+}
+
+export interface TransactionPort {
+  /** Writes all parts atomically; a failed condition throws TransactionConditionFailedError. */
+  write(parts: TransactionPart[]): Promise<void>;
+}
+
+/** What happens around a charge: audit entries for admin actions, low-balance notifications. */
+export interface FollowUps {
+  audit: {
+    entry(input: Omit<AuditEntry, 'id' | 'at'>): AuditEntry;
+    part(entry: AuditEntry): TransactionPart;
+  };
+  /** Hands a low-balance notification to the webhook queue (never calls the webhook itself). */
+  notifyLowBalance(userId: string, notificationId: string): Promise<void>;
 }

@@ -6,6 +6,7 @@
  */
 import { ulid } from 'ulid';
 import { fingerprint } from '../auth/secrets.ts';
+import { utcDay } from '../domain/credits.ts';
 import {
   AppError,
   ConflictError,
@@ -14,15 +15,16 @@ import {
   ModelError,
   NotFoundError,
   RateLimitedError,
+  SpendCapReachedError,
   TransactionConditionFailedError,
   ValidationError,
 } from '../domain/errors.ts';
 import type { Model } from '../domain/models.ts';
 import { type Prediction, RateLimiter } from '../domain/predictions.ts';
-import { outputsToJson, parseInputs } from '../domain/tensors.ts';
+import { assertInputNesting, outputsToJson, parseInputs } from '../domain/tensors.ts';
 import type { Principal } from '../domain/users.ts';
 import type { ModelRuntime } from '../models/ports.ts';
-import type { ChargePort, PredictionRepository } from './ports.ts';
+import type { ChargePort, FollowUps, PredictionRepository, TransactionPort, UsagePort } from './ports.ts';
 
 export interface PredictionSettings {
   maxRows: number;
@@ -63,6 +65,9 @@ export class PredictionService {
     private readonly runtime: ModelRuntime,
     private readonly credits: ChargePort,
     private readonly predictions: PredictionRepository,
+    private readonly usage: UsagePort,
+    private readonly transactions: TransactionPort,
+    private readonly followUps: FollowUps,
     private readonly settings: PredictionSettings,
     private readonly now: () => Date = () => new Date(),
   ) {
@@ -95,6 +100,8 @@ export class PredictionService {
     const wait = this.limiter.take(principal.userId);
     if (wait > 0) throw new RateLimitedError('Too many predictions; slow down.', wait);
 
+    // Before anything recursive (the fingerprint's JSON.stringify) walks the inputs.
+    assertInputNesting(body.inputs);
     const requestHash = fingerprint({ reference, inputs: body.inputs });
     const idempotencyId = idempotencyKey ? `prediction#${idempotencyKey}` : undefined;
     if (idempotencyId) {
@@ -118,22 +125,30 @@ export class PredictionService {
         error instanceof TimeoutError
           ? `The model did not finish within ${this.settings.timeoutMs} ms.`
           : `The model failed on these inputs: ${(error as Error).message}`;
-      await this.predictions.record(
-        {
-          id: predictionId,
+      const failed: Prediction = {
+        id: predictionId,
+        userId: principal.userId,
+        modelId: model.id,
+        modelName: model.name,
+        modelVersion: model.version,
+        status: 'failed',
+        rows,
+        cost: 0,
+        error: { code: 'model_error', message },
+        latencyMs: Math.round(performance.now() - started),
+        createdAt: this.now().toISOString(),
+      };
+      await this.transactions.write([
+        this.predictions.recordPart(failed, this.settings.retentionSeconds),
+        ...this.usage.usageParts({
           userId: principal.userId,
           modelId: model.id,
-          modelName: model.name,
-          modelVersion: model.version,
-          status: 'failed',
-          rows,
-          cost: 0,
-          error: { code: 'model_error', message },
-          latencyMs: Math.round(performance.now() - started),
-          createdAt: this.now().toISOString(),
-        },
-        this.settings.retentionSeconds,
-      );
+          day: utcDay(new Date(failed.createdAt)),
+          predictions: 0,
+          failed: rows,
+          credits: 0,
+        }),
+      ]);
       throw new ModelError(`${message} Nothing was charged.`, { extensions: { predictionId } });
     }
     const latencyMs = Math.round(performance.now() - started);
@@ -161,9 +176,11 @@ export class PredictionService {
 
   private async refuseEarlyIfBroke(userId: string, cost: number): Promise<void> {
     // Without this, an empty balance could keep the model busy for free: check the balance this
-    // container last saw (no read), and only if it looks short, read it to be sure.
+    // container last saw (no read), and only if it looks short or was never seen here, read it to
+    // be sure. (A failed run learns nothing about the balance, so an unseen balance must be read,
+    // or a user without credits could run a failing model again and again.)
     const known = this.credits.knownBalance(userId);
-    if (cost === 0 || known === undefined || known >= cost) return;
+    if (cost === 0 || (known !== undefined && known >= cost)) return;
     const account = await this.credits.getAccount(userId);
     const balance = account?.balance ?? 0;
     if (balance < cost) throw new InsufficientCreditsError(balance, cost);
@@ -210,32 +227,50 @@ export class PredictionService {
     const parts = [
       this.predictions.recordPart(prediction, this.settings.retentionSeconds),
       this.predictions.priceCheckPart(model.id, model.price),
+      ...this.usage.usageParts({
+        userId: principal.userId,
+        modelId: model.id,
+        day: utcDay(new Date(createdAt)),
+        predictions: run.rows,
+        failed: 0,
+        credits: run.cost,
+        latencyMs: run.latencyMs,
+      }),
     ];
     try {
       if (run.cost === 0) {
         // A free model changes no balance; it still records the prediction under the same condition.
-        await this.predictions.recordAtPrice(prediction, this.settings.retentionSeconds, model.price);
+        await this.transactions.write(parts);
         const balance = (await this.credits.getAccount(principal.userId))?.balance ?? 0;
         return response(balance);
       }
-      const result = await this.credits.apply(
-        {
-          userId: principal.userId,
-          kind: 'charge',
-          amount: -run.cost,
-          idempotencyId: run.idempotencyId ?? `prediction#${run.predictionId}`,
-          requestHash: run.requestHash,
-          predictionId: run.predictionId,
-        },
-        {
-          with: parts,
-          idempotencyTtlSeconds: this.settings.idempotencyTtlSeconds,
-          ...(run.idempotencyId && keepOutputs ? { record: { response: response(0) } } : {}),
-        },
-      );
-      if (result.outcome === 'insufficient-credits')
+      const result = await this.credits
+        .apply(
+          {
+            userId: principal.userId,
+            kind: 'charge',
+            amount: -run.cost,
+            idempotencyId: run.idempotencyId ?? `prediction#${run.predictionId}`,
+            requestHash: run.requestHash,
+            predictionId: run.predictionId,
+            modelId: model.id,
+          },
+          {
+            with: parts,
+            idempotencyTtlSeconds: this.settings.idempotencyTtlSeconds,
+            ...(run.idempotencyId && keepOutputs ? { record: { response: response(0) } } : {}),
+          },
+        )
+        .catch(keyReused(run.idempotencyId));
+      if (result.outcome === 'insufficient-credits') {
         throw new InsufficientCreditsError(result.balance, result.cost);
+      }
+      if (result.outcome === 'spend-cap-reached') {
+        throw new SpendCapReachedError(result.cap, result.spentToday, result.cost);
+      }
       if (result.replayed && result.stored) return this.replay(result.stored, run.requestHash);
+      if (result.lowBalance?.deliver)
+        await this.followUps.notifyLowBalance(principal.userId, result.lowBalance.notificationId);
       return response(result.balance);
     } catch (error) {
       if (error instanceof AppError) throw error;
@@ -275,6 +310,18 @@ export class PredictionService {
     return { items: page.items, nextCursor: page.last ? Buffer.from(page.last).toString('base64url') : null };
   }
 
+  /** The caller's whole history (capped), newest first, for a CSV export. */
+  async exportAll(principal: Principal, modelId: string | undefined, cap = 10_000): Promise<Prediction[]> {
+    const all: Prediction[] = [];
+    let before: string | undefined;
+    do {
+      const page = await this.predictions.list(principal.userId, { limit: 100, before, model: modelId });
+      all.push(...page.items);
+      before = page.last ?? undefined;
+    } while (before && all.length < cap);
+    return all.slice(0, cap);
+  }
+
   /** Gives a prediction's cost back, once, as a `refund` ledger entry. */
   async refund(admin: Principal, predictionId: string, reason: string) {
     const prediction = await this.predictions.findById(predictionId);
@@ -295,7 +342,19 @@ export class PredictionService {
           reason,
           actorId: admin.userId,
         },
-        { with: [this.predictions.refundPart(prediction, this.now().toISOString())] },
+        {
+          with: [
+            this.predictions.refundPart(prediction, this.now().toISOString()),
+            this.followUps.audit.part(
+              this.followUps.audit.entry({
+                actorId: admin.userId,
+                action: 'prediction.refund',
+                target: { type: 'prediction', id: prediction.id },
+                details: { userId: prediction.userId, amount: prediction.cost, reason },
+              }),
+            ),
+          ],
+        },
       );
       if (result.outcome !== 'applied' || result.replayed)
         throw new ConflictError('This prediction was already refunded.');
@@ -307,6 +366,17 @@ export class PredictionService {
       throw error;
     }
   }
+}
+
+/**
+ * The store's conflict on a charge under an Idempotency-Key: a concurrent request with the same key
+ * but another body got there first.
+ */
+function keyReused(idempotencyId: string | undefined) {
+  return (error: unknown): never => {
+    if (error instanceof ConflictError && idempotencyId) throw new IdempotencyKeyReusedError();
+    throw error;
+  };
 }
 
 class TimeoutError extends Error {}

@@ -154,6 +154,17 @@ export class DynamoBatchRepository implements BatchRepository {
     return { Update: this.progressUpdate(userId, batchId, progress) };
   }
 
+  chunkSettledPart(userId: string, idempotencyId: string, requestHash: string, rowsCharged: number) {
+    return {
+      Put: {
+        TableName: this.tableName,
+        // The same key a charge of this chunk would use: a chunk is settled once, paid or not.
+        Item: { ...keys.balanceChange(userId, idempotencyId), requestHash, rowsCharged },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    };
+  }
+
   async saveProgress(userId: string, batchId: string, progress: BatchProgress) {
     await this.client.send(new UpdateCommand(this.progressUpdate(userId, batchId, progress)));
   }

@@ -1,30 +1,38 @@
 /**
  * The credits store: the only code that writes an account item. Every balance change is one
- * DynamoDB transaction that moves the account from a known state (its ledger sequence) to the next,
- * puts the ledger entry at the next sequence number and puts an idempotency record, together with
- * whatever else the caller must record atomically (a prediction, a condition on a model's price).
+ * DynamoDB transaction that moves the account from a known state (its revision) to the next, puts
+ * the ledger entry at the next sequence number and puts an idempotency record, together with
+ * whatever else the caller must record atomically (a prediction, usage counters, a condition on a
+ * model's price).
  *
- * The condition on the sequence makes concurrent changes safe without locks: when another writer
+ * The condition on the revision makes concurrent changes safe without locks: when another writer
  * got there first, the cancelled transaction returns the account as it now is and the change is
  * tried again from there. Because we know the balance before, the ledger records `balanceAfter`
- * exactly and the ledger is gapless. A container remembers the last state it saw, so a warm
- * charge costs one call; changes made in this process to one account are queued so they do not
- * race each other for nothing.
+ * exactly, the ledger is gapless, and the daily spend cap and the low-balance threshold are
+ * checked against the very state the write replaces. A container remembers the last state it
+ * saw, so a warm charge costs one call; changes this process makes to one account are queued so
+ * they do not race each other for nothing.
  */
 import {
   type DynamoDBDocumentClient,
   GetCommand,
   QueryCommand,
   TransactWriteCommand,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { ulid } from 'ulid';
-import type {
-  Account,
-  BalanceChange,
-  BalanceChangeResult,
-  LedgerEntry,
-  LedgerKind,
+import {
+  type Account,
+  type AccountLimits,
+  type BalanceChange,
+  type BalanceChangeResult,
+  capRemaining,
+  crossesLowBalance,
+  type LedgerEntry,
+  type LedgerKind,
+  noLimits,
+  utcDay,
 } from '../../domain/credits.ts';
 import { ConflictError, NotFoundError, TransactionConditionFailedError } from '../../domain/errors.ts';
 import { cancellationReasons } from './errors.ts';
@@ -43,12 +51,16 @@ export interface ApplyOptions {
   record?: Record<string, unknown>;
 }
 
-interface AccountState {
-  balance: number;
-  sequence: number;
+interface AccountState extends Account {
+  revision: number;
 }
 
-const MAX_ATTEMPTS = 100;
+/**
+ * A safety net, not a limit on contention: an attempt lost to another writer means the account
+ * moved on. Several containers writing one account steadily can make a change lose well over 100
+ * times in a row (the credits race tests saw 83 with 4 writers), and failing it then would be a 500.
+ */
+const MAX_ATTEMPTS = 1000;
 
 function asPlain(item: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
   if (!item) return undefined;
@@ -72,9 +84,28 @@ function toEntry(item: Record<string, unknown>): LedgerEntry {
     sequence: Number(item.sequence),
     ...(item.predictionId ? { predictionId: String(item.predictionId) } : {}),
     ...(item.batchId ? { batchId: String(item.batchId) } : {}),
+    ...(item.modelId ? { modelId: String(item.modelId) } : {}),
     ...(item.reason ? { reason: String(item.reason) } : {}),
     ...(item.actorId ? { actorId: String(item.actorId) } : {}),
     createdAt: String(item.createdAt),
+  };
+}
+
+function toState(userId: string, item: Record<string, unknown>): AccountState {
+  const limits = (item.limits ?? {}) as Partial<AccountLimits>;
+  return {
+    userId,
+    balance: Number(item.balance),
+    sequence: Number(item.sequence),
+    revision: Number(item.revision ?? 0),
+    limits: {
+      dailySpendCap: limits.dailySpendCap ?? null,
+      lowBalanceThreshold: limits.lowBalanceThreshold ?? null,
+      webhookUrl: limits.webhookUrl ?? null,
+    },
+    spentToday: Number(item.spentToday ?? 0),
+    spentDay: (item.spentDay as string | undefined) ?? null,
+    updatedAt: String(item.updatedAt),
   };
 }
 
@@ -99,6 +130,9 @@ export class CreditsStore {
             userId,
             balance: bonus,
             sequence: bonus > 0 ? 1 : 0,
+            revision: 0,
+            limits: noLimits,
+            spentToday: 0,
             updatedAt: createdAt,
           },
           ConditionExpression: 'attribute_not_exists(pk)',
@@ -137,13 +171,63 @@ export class CreditsStore {
       new GetCommand({ TableName: this.tableName, Key: keys.account(userId), ConsistentRead: true }),
     );
     if (!Item) return undefined;
-    this.known.set(userId, { balance: Number(Item.balance), sequence: Number(Item.sequence) });
-    return {
-      userId,
-      balance: Number(Item.balance),
-      sequence: Number(Item.sequence),
-      updatedAt: String(Item.updatedAt),
-    };
+    const state = toState(userId, Item);
+    this.known.set(userId, state);
+    const { revision: _revision, ...account } = state;
+    return account;
+  }
+
+  /** Sets the account's limits; a change the write replaces is retried from the current state. */
+  async setLimits(
+    userId: string,
+    limits: AccountLimits,
+    extra: Record<string, unknown> = {},
+  ): Promise<Account> {
+    return this.serialised(userId, async () => {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const state = await this.freshState(userId);
+        try {
+          const { Attributes } = await this.client.send(
+            new UpdateCommand({
+              TableName: this.tableName,
+              Key: keys.account(userId),
+              UpdateExpression: `SET limits = :limits, revision = :next, updatedAt = :now${Object.keys(extra)
+                .map((k) => `, ${k} = :${k}`)
+                .join('')}`,
+              ConditionExpression: 'revision = :revision',
+              ExpressionAttributeValues: {
+                ':limits': limits,
+                ':revision': state.revision,
+                ':next': state.revision + 1,
+                ':now': this.now().toISOString(),
+                ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [`:${k}`, v])),
+              },
+              ReturnValues: 'ALL_NEW',
+            }),
+          );
+          const updated = toState(userId, Attributes ?? {});
+          this.known.set(userId, updated);
+          const { revision: _revision, ...account } = updated;
+          return account;
+        } catch (error) {
+          if ((error as { name?: string }).name !== 'ConditionalCheckFailedException') throw error;
+        }
+      }
+      throw new Error(`Limits of ${userId} kept conflicting`);
+    });
+  }
+
+  /** A raw attribute of the account item that is not part of the Account (e.g. a webhook secret). */
+  async accountAttribute(userId: string, name: string): Promise<unknown> {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keys.account(userId),
+        ProjectionExpression: '#n',
+        ExpressionAttributeNames: { '#n': name },
+      }),
+    );
+    return Item?.[name];
   }
 
   /** Applies one balance change atomically, at most once per idempotency id. */
@@ -151,23 +235,28 @@ export class CreditsStore {
     if (!Number.isSafeInteger(change.amount) || change.amount === 0) {
       throw new Error(`A balance change must be a non-zero whole number of credits, got ${change.amount}`);
     }
-    const previous = this.queues.get(change.userId) ?? Promise.resolve();
-    const next = previous.then(
-      () => this.applyNow(change, options),
-      () => this.applyNow(change, options),
-    );
+    return this.serialised(change.userId, () => this.applyNow(change, options));
+  }
+
+  private serialised<T>(userId: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(userId) ?? Promise.resolve();
+    const next = previous.then(work, work);
     const settled = next.catch(() => undefined);
-    this.queues.set(change.userId, settled);
+    this.queues.set(userId, settled);
     void settled.then(() => {
-      if (this.queues.get(change.userId) === settled) this.queues.delete(change.userId);
+      if (this.queues.get(userId) === settled) this.queues.delete(userId);
     });
     return next;
   }
 
   private async freshState(userId: string): Promise<AccountState> {
-    const account = await this.getAccount(userId);
-    if (!account) throw new NotFoundError(`There is no account for user ${userId}.`);
-    return { balance: account.balance, sequence: account.sequence };
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.account(userId), ConsistentRead: true }),
+    );
+    if (!Item) throw new NotFoundError(`There is no account for user ${userId}.`);
+    const state = toState(userId, Item);
+    this.known.set(userId, state);
+    return state;
   }
 
   private async applyNow(change: BalanceChange, options: ApplyOptions): Promise<BalanceChangeResult> {
@@ -178,8 +267,12 @@ export class CreditsStore {
       fresh = true;
     }
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const now = this.now();
+      const today = utcDay(now);
       const balanceAfter = state.balance + change.amount;
-      if (balanceAfter < 0) {
+      const charge = change.kind === 'charge' ? -change.amount : 0;
+      const overCap = charge > 0 && charge > capRemaining(state, today);
+      if (balanceAfter < 0 || overCap) {
         if (!fresh) {
           state = await this.freshState(change.userId);
           fresh = true;
@@ -188,10 +281,18 @@ export class CreditsStore {
         // Refused without writing; but a retry of a change that did go through must replay it.
         const replay = await this.replay(change);
         if (replay) return replay;
-        return { outcome: 'insufficient-credits', balance: state.balance, cost: -change.amount };
+        if (balanceAfter < 0)
+          return { outcome: 'insufficient-credits', balance: state.balance, cost: -change.amount };
+        return {
+          outcome: 'spend-cap-reached',
+          balance: state.balance,
+          cost: charge,
+          cap: state.limits.dailySpendCap ?? 0,
+          spentToday: state.spentDay === today ? state.spentToday : 0,
+        };
       }
       const sequence = state.sequence + 1;
-      const now = this.now();
+      const spentToday = (state.spentDay === today ? state.spentToday : 0) + charge;
       const entry: LedgerEntry = {
         id: ulid(now.getTime()),
         userId: change.userId,
@@ -201,62 +302,104 @@ export class CreditsStore {
         sequence,
         ...(change.predictionId ? { predictionId: change.predictionId } : {}),
         ...(change.batchId ? { batchId: change.batchId } : {}),
+        ...(change.modelId ? { modelId: change.modelId } : {}),
         ...(change.reason ? { reason: change.reason } : {}),
         ...(change.actorId ? { actorId: change.actorId } : {}),
         createdAt: now.toISOString(),
       };
+      const threshold = state.limits.lowBalanceThreshold;
+      const notificationId = crossesLowBalance(threshold, state.balance, balanceAfter)
+        ? ulid(now.getTime())
+        : undefined;
+      const items: TransactItem[] = [
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: keys.account(change.userId),
+            // The account moves from the exact state the checks above were made against, and
+            // never below zero.
+            UpdateExpression:
+              'SET balance = :after, #sequence = :sequence, revision = :nextRevision, spentToday = :spentToday, spentDay = :today, updatedAt = :now, gsi2pk = :changedShard, gsi2sk = :changedAt',
+            ConditionExpression: 'revision = :revision AND balance = :before AND :after >= :zero',
+            ExpressionAttributeNames: { '#sequence': 'sequence' },
+            ExpressionAttributeValues: {
+              ':after': balanceAfter,
+              ':sequence': sequence,
+              ':revision': state.revision,
+              ':nextRevision': state.revision + 1,
+              ':before': state.balance,
+              ':spentToday': spentToday,
+              ':today': today,
+              ':zero': 0,
+              ':now': entry.createdAt,
+              // Indexes the account by when it last changed, for the scheduled reconciliation.
+              ...keys.accountChanged(change.userId, entry.createdAt, ':changedShard', ':changedAt'),
+            },
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          },
+        },
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: { ...keys.ledgerEntry(change.userId, sequence), ...entry },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: {
+              ...keys.balanceChange(change.userId, change.idempotencyId),
+              requestHash: change.requestHash,
+              entry,
+              balance: balanceAfter,
+              ...options.record,
+              ...(options.idempotencyTtlSeconds
+                ? { expiresAt: epochSeconds(now) + options.idempotencyTtlSeconds }
+                : {}),
+            },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        ...((options.with ?? []) as TransactItem[]),
+      ];
+      if (notificationId && threshold !== null) {
+        items.push({
+          Put: {
+            TableName: this.tableName,
+            Item: {
+              ...keys.notification(change.userId, notificationId),
+              id: notificationId,
+              userId: change.userId,
+              type: 'low_balance',
+              balance: balanceAfter,
+              threshold,
+              delivery: state.limits.webhookUrl ? 'pending' : 'none',
+              createdAt: entry.createdAt,
+            },
+          },
+        });
+      }
       try {
-        await this.client.send(
-          new TransactWriteCommand({
-            TransactItems: [
-              {
-                Update: {
-                  TableName: this.tableName,
-                  Key: keys.account(change.userId),
-                  // The account moves from the state we computed from, and never below zero.
-                  UpdateExpression: 'SET balance = :after, #sequence = :sequence, updatedAt = :now',
-                  ConditionExpression: '#sequence = :previous AND balance = :before AND :after >= :zero',
-                  ExpressionAttributeNames: { '#sequence': 'sequence' },
-                  ExpressionAttributeValues: {
-                    ':after': balanceAfter,
-                    ':sequence': sequence,
-                    ':previous': state.sequence,
-                    ':before': state.balance,
-                    ':zero': 0,
-                    ':now': entry.createdAt,
-                  },
-                  ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-                },
-              },
-              {
-                Put: {
-                  TableName: this.tableName,
-                  Item: { ...keys.ledgerEntry(change.userId, sequence), ...entry },
-                  ConditionExpression: 'attribute_not_exists(pk)',
-                },
-              },
-              {
-                Put: {
-                  TableName: this.tableName,
-                  Item: {
-                    ...keys.balanceChange(change.userId, change.idempotencyId),
-                    requestHash: change.requestHash,
-                    entry,
-                    balance: balanceAfter,
-                    ...options.record,
-                    ...(options.idempotencyTtlSeconds
-                      ? { expiresAt: epochSeconds(now) + options.idempotencyTtlSeconds }
-                      : {}),
-                  },
-                  ConditionExpression: 'attribute_not_exists(pk)',
-                },
-              },
-              ...((options.with ?? []) as TransactItem[]),
-            ],
-          }),
-        );
-        this.known.set(change.userId, { balance: balanceAfter, sequence });
-        return { outcome: 'applied', entry, balance: balanceAfter, replayed: false };
+        await this.client.send(new TransactWriteCommand({ TransactItems: items }));
+        this.known.set(change.userId, {
+          ...state,
+          balance: balanceAfter,
+          sequence,
+          revision: state.revision + 1,
+          spentToday,
+          spentDay: today,
+          updatedAt: entry.createdAt,
+        });
+        return {
+          outcome: 'applied',
+          entry,
+          balance: balanceAfter,
+          replayed: false,
+          ...(notificationId && threshold !== null
+            ? { lowBalance: { notificationId, threshold, deliver: state.limits.webhookUrl !== null } }
+            : {}),
+        };
       } catch (error) {
         const reasons = cancellationReasons(error);
         if (!reasons) throw error;
@@ -265,15 +408,24 @@ export class CreditsStore {
           const replay = await this.replay(change);
           if (replay) return replay;
         }
-        const failedExtra = extra.findIndex((r) => r.Code === 'ConditionalCheckFailed');
+        const extraCount = options.with?.length ?? 0;
+        const failedExtra = extra.slice(0, extraCount).findIndex((r) => r.Code === 'ConditionalCheckFailed');
         if (failedExtra >= 0)
           throw new TransactionConditionFailedError(failedExtra, asPlain(extra[failedExtra]?.Item));
         if (account?.Code === 'ConditionalCheckFailed') {
           const current = asPlain(account.Item);
           if (!current) throw new NotFoundError(`There is no account for user ${change.userId}.`);
           // Someone else changed the account first: start again from what it is now.
-          state = { balance: Number(current.balance), sequence: Number(current.sequence) };
+          state = toState(change.userId, current);
           this.known.set(change.userId, state);
+          fresh = true;
+          continue;
+        }
+        if (reasons.some((r) => r.Code === 'TransactionConflict')) {
+          // DynamoDB cancels a transaction that overlaps another one on the same item (the SDK does
+          // not retry it): wait a little, then start again from the account as it is then.
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(100, 2 ** attempt)));
+          state = await this.freshState(change.userId);
           fresh = true;
           continue;
         }
@@ -287,6 +439,11 @@ export class CreditsStore {
   private async replay(change: BalanceChange): Promise<BalanceChangeResult | undefined> {
     const record = await this.getChangeRecord(change.userId, change.idempotencyId);
     if (!record) return undefined;
+    if (!record.entry) {
+      throw new ConflictError(
+        `The idempotency id ${change.idempotencyId} was already settled without a charge.`,
+      );
+    }
     if (record.requestHash !== change.requestHash) {
       throw new ConflictError(
         `The idempotency id ${change.idempotencyId} was already used for a different change.`,
@@ -351,6 +508,50 @@ export class CreditsStore {
       last !== undefined &&
       (exclusiveStartKey !== undefined || last.sequence > 1);
     return { items, nextBefore: more && last ? last.sequence : null };
+  }
+
+  /** Users whose account changed at or after `since` (through the gsi2 index, shard by shard). */
+  async accountsChangedSince(since: string): Promise<string[]> {
+    const users = new Set<string>();
+    for (let shard = 0; shard < keys.accountShards; shard++) {
+      let start: Record<string, unknown> | undefined;
+      do {
+        const page = await this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: 'gsi2',
+            KeyConditionExpression: 'gsi2pk = :pk AND gsi2sk >= :since',
+            ExpressionAttributeValues: { ':pk': `ACCOUNTS#${shard}`, ':since': since },
+            ExclusiveStartKey: start,
+          }),
+        );
+        for (const item of page.Items ?? []) users.add(String(item.userId));
+        start = page.LastEvaluatedKey;
+      } while (start);
+    }
+    return [...users];
+  }
+
+  async lastReconciliation(): Promise<string | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: 'RECONCILER', sk: 'STATE' },
+        ConsistentRead: true,
+      }),
+    );
+    return Item?.lastRunAt as string | undefined;
+  }
+
+  async saveReconciliation(at: string): Promise<void> {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: 'RECONCILER', sk: 'STATE' },
+        UpdateExpression: 'SET lastRunAt = :at',
+        ExpressionAttributeValues: { ':at': at },
+      }),
+    );
   }
 
   /** Every ledger entry of a user, oldest first (for reconciliation). */

@@ -1,6 +1,12 @@
 /** The single-table layout: every key of every item, in one place. */
 
+import { createHash } from 'node:crypto';
+
 const SEQUENCE_WIDTH = 12;
+
+export function accountShard(userId: string): number {
+  return createHash('sha256').update(userId).digest().readUInt32BE(0) % 8;
+}
 
 export const keys = {
   userProfile: (userId: string) => ({ pk: `USER#${userId}`, sk: 'PROFILE' }),
@@ -40,6 +46,26 @@ export const keys = {
   predictionPrefix: 'PRED#',
   batch: (userId: string, batchId: string) => ({ pk: `USER#${userId}`, sk: `BATCH#${batchId}` }),
   batchPrefix: 'BATCH#',
+  notification: (userId: string, notificationId: string) => ({
+    pk: `USER#${userId}`,
+    sk: `NOTIF#${notificationId}`,
+  }),
+  notificationPrefix: 'NOTIF#',
+  userUsage: (userId: string, day: string, modelId: string) => ({
+    pk: `USER#${userId}`,
+    sk: `USAGE#${day}#${modelId}`,
+  }),
+  userUsagePrefix: 'USAGE#',
+  /** Service-wide counters per day, spread over shards so no single item is hot. */
+  dayShard: (day: string, shard: number) => `DAY#${day}#S${shard}`,
+  usersCounter: (shard: number) => ({ pk: `USERS#S${shard}`, sk: 'COUNT' }),
+  audit: (month: string, id: string) => ({ pk: `AUDIT#${month}`, sk: id }),
+  /** gsi2 values of an account that changed at `at`, spread over shards by user. */
+  accountChanged: (userId: string, at: string, shardName: string, atName: string) => ({
+    [shardName]: `ACCOUNTS#${accountShard(userId)}`,
+    [atName]: `${at}#${userId}`,
+  }),
+  accountShards: 8,
   /** gsi1: a prediction by id alone (for admin refunds). */
   predictionIndex: (predictionId: string) => ({ gsi1pk: `PRED#${predictionId}`, gsi1sk: 'PRED' }),
 } as const;

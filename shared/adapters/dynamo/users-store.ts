@@ -21,6 +21,8 @@ export class DynamoUserRepository implements UserRepository {
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
     private readonly credits: CreditsStore,
+    /** Counter updates that go with a registration (users, credits added by the bonus). */
+    private readonly registrationParts: (signupBonus: number, createdAt: string) => unknown[] = () => [],
   ) {}
 
   async register(user: StoredUser, signupBonus: number, attempt = 1): Promise<void> {
@@ -49,6 +51,7 @@ export class DynamoUserRepository implements UserRepository {
               },
             },
             ...this.credits.openAccountItems(user.id, signupBonus, user.createdAt),
+            ...(this.registrationParts(signupBonus, user.createdAt) as never[]),
           ],
         }),
       );
@@ -57,9 +60,11 @@ export class DynamoUserRepository implements UserRepository {
       if (reasons?.[0]?.Code === 'ConditionalCheckFailed') {
         throw new ConflictError('An account with this email already exists.');
       }
-      // While a concurrent sign-up with the same email is in flight, DynamoDB cancels this one with
-      // TransactionConflict instead of checking the condition: try again, and the condition decides.
-      if (reasons?.[0]?.Code === 'TransactionConflict' && attempt < REGISTER_ATTEMPTS) {
+      // While another transaction on one of these items is in flight (a concurrent sign-up with the
+      // same email, say), DynamoDB cancels this one with TransactionConflict instead of checking the
+      // conditions: try again, and the conditions decide.
+      const conflict = reasons?.some((reason) => reason.Code === 'TransactionConflict');
+      if (conflict && attempt < REGISTER_ATTEMPTS) {
         await new Promise((resolve) => setTimeout(resolve, 10 * attempt + Math.random() * 40));
         return this.register(user, signupBonus, attempt + 1);
       }

@@ -45,7 +45,9 @@ export function buildApp({ context = {}, outdir }: AppOptions = {}) {
   const app = new App({ context: { ...cdkJsonContext(), ...context }, ...(outdir ? { outdir } : {}) });
   const stage = String(app.node.tryGetContext('stage') ?? 'dev');
   const corsOrigins = commaList(app.node.tryGetContext('corsOrigins'));
-  const settings = stageSettings(stage, corsOrigins ? { corsOrigins } : {});
+  const tracing = String(app.node.tryGetContext('tracing') ?? 'false') === 'true';
+  const alarmEmail = app.node.tryGetContext('alarmEmail') as string | undefined;
+  const settings = stageSettings(stage, { ...(corsOrigins ? { corsOrigins } : {}), tracing, alarmEmail });
   const prefix = `CreditPredictions-${settings.stage}`;
 
   const stateful = new StatefulStack(app, `${prefix}-stateful`, {

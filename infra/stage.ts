@@ -17,11 +17,18 @@ export interface StageSettings {
   logLevel: LogLevel;
   /** How many times a queue message is received before it goes to its dead-letter queue. */
   maxReceiveCount: number;
+  /** X-Ray tracing of the functions (off unless asked for: `-c tracing=true`). */
+  tracing: boolean;
+  /** Gets the alarm notifications (`-c alarmEmail=ops@example.com`). */
+  alarmEmail?: string | undefined;
 }
 
-export function stageSettings(stage: string, overrides: { corsOrigins?: string[] } = {}): StageSettings {
+export function stageSettings(
+  stage: string,
+  overrides: { corsOrigins?: string[]; tracing?: boolean; alarmEmail?: string | undefined } = {},
+): StageSettings {
   if (stage !== 'dev' && stage !== 'prod') throw new Error(`Unknown stage "${stage}": use dev or prod.`);
-  const base: StageSettings =
+  const base: Omit<StageSettings, 'tracing' | 'alarmEmail'> =
     stage === 'prod'
       ? {
           stage,
@@ -43,5 +50,10 @@ export function stageSettings(stage: string, overrides: { corsOrigins?: string[]
           logLevel: 'DEBUG',
           maxReceiveCount: 3,
         };
-  return { ...base, ...(overrides.corsOrigins ? { corsOrigins: overrides.corsOrigins } : {}) };
+  return {
+    ...base,
+    ...(overrides.corsOrigins ? { corsOrigins: overrides.corsOrigins } : {}),
+    tracing: overrides.tracing ?? false,
+    alarmEmail: overrides.alarmEmail,
+  };
 }

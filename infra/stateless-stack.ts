@@ -30,6 +30,7 @@ import { FUNCTION_RUNTIME, onnxRuntimeLayer } from './onnx-runtime-layer.ts';
 import { REPO_ROOT } from './paths.ts';
 import type { StageSettings } from './stage.ts';
 import type { StatefulStack } from './stateful-stack.ts';
+import { Observability } from './observability.ts';
 
 /** x86_64, because the onnxruntime layer ships onnxruntime-node's linux/x64 binaries. */
 export const FUNCTION_ARCHITECTURE = lambda.Architecture.X86_64;
@@ -68,6 +69,7 @@ export class StatelessStack extends Stack {
   readonly apiStage: apigwv2.HttpStage;
   readonly signingKey: secretsmanager.Secret;
   readonly onnxRuntimeLayer: lambda.LayerVersion;
+  readonly observability: Observability;
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
     super(scope, id, props);
@@ -140,6 +142,19 @@ export class StatelessStack extends Stack {
     const { api, stage } = this.createApi(settings);
     this.api = api;
     this.apiStage = stage;
+
+    this.observability = new Observability(this, 'Observability', {
+      stage: settings.stage,
+      api,
+      functions: built,
+      deadLetterQueues: {
+        Model: stateful.modelDeadLetterQueue,
+        Batch: stateful.batchDeadLetterQueue,
+        Notification: stateful.notificationDeadLetterQueue,
+      },
+      workQueues: { model: stateful.modelQueue, batch: stateful.batchQueue, notification: stateful.notificationQueue },
+      alarmEmail: settings.alarmEmail,
+    });
     new CfnOutput(this, 'ApiUrl', { value: stage.url, description: 'Base URL of the HTTP API' });
   }
 
@@ -157,6 +172,8 @@ export class StatelessStack extends Stack {
       SIGNUP_BONUS: String(settings.signupBonus),
       POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
       NODE_OPTIONS: '--enable-source-maps',
+      BATCH_MAX_RECEIVES: String(settings.maxReceiveCount),
+      POWERTOOLS_TRACE_DISABLED: String(!settings.tracing),
       ...(definition.usesOnnxRuntime ? { ORT_INTRA_OP_THREADS: '1' } : {}),
     };
     return new NodejsFunction(this, `${id}Function`, {
@@ -171,6 +188,7 @@ export class StatelessStack extends Stack {
       timeout: Duration.seconds(definition.timeoutSeconds),
       logGroup,
       environment,
+      ...(settings.tracing ? { tracing: lambda.Tracing.ACTIVE } : {}),
       layers: definition.usesOnnxRuntime ? [this.onnxRuntimeLayer] : [],
       bundling: {
         format: OutputFormat.ESM,

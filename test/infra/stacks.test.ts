@@ -106,6 +106,7 @@ const grantVariables: Record<ResourceGrant, string> = {
   'batch-bucket:write': 'BATCH_BUCKET',
   'batch-queue:send': 'BATCH_QUEUE_URL',
   'model-queue:send': 'MODEL_QUEUE_URL',
+  'notification-queue:send': 'NOTIFICATION_QUEUE_URL',
   'signing-key:read': 'SIGNING_KEY_SECRET_ARN',
 };
 const resourceVariables = new Set(Object.values(grantVariables));
@@ -240,7 +241,11 @@ describe.each(['dev', 'prod'] as const)('the %s stateless stack', (stage) => {
 
   it('feeds each queue worker from its queue, reporting partial batch failures', () => {
     const { stateful, stateless, statefulTemplate, statelessTemplate } = stageApp(stage);
-    const queues = { 'model-queue': stateful.modelQueue, 'batch-queue': stateful.batchQueue };
+    const queues = {
+      'model-queue': stateful.modelQueue,
+      'batch-queue': stateful.batchQueue,
+      'notification-queue': stateful.notificationQueue,
+    };
     const mappings = Object.values(statelessTemplate.findResources('AWS::Lambda::EventSourceMapping')) as {
       Properties: Json;
     }[];

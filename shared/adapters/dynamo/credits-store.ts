@@ -412,6 +412,14 @@ export class CreditsStore {
         const failedExtra = extra.slice(0, extraCount).findIndex((r) => r.Code === 'ConditionalCheckFailed');
         if (failedExtra >= 0)
           throw new TransactionConditionFailedError(failedExtra, asPlain(extra[failedExtra]?.Item));
+        if (reasons.some((r) => r.Code === 'TransactionConflict')) {
+          // Another transaction held one of the items (DynamoDB cancels rather than waits): back off
+          // a little and try again from the account as it is now.
+          await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * Math.min(attempt + 1, 10)));
+          state = await this.freshState(change.userId);
+          fresh = true;
+          continue;
+        }
         if (account?.Code === 'ConditionalCheckFailed') {
           const current = asPlain(account.Item);
           if (!current) throw new NotFoundError(`There is no account for user ${change.userId}.`);

@@ -3,7 +3,7 @@
  * functions and the API so the stateless stack can be destroyed and redeployed without touching data.
  * The local emulator is provisioned from this same stack's synthesized template.
  */
-import { Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
@@ -170,5 +170,14 @@ export class StatefulStack extends Stack {
         });
       }
     }
+
+    new CfnOutput(this, 'TableName', {
+      value: this.table.tableName,
+      description: 'The table; `npm run admin:create -- --table <this>` makes the first admin',
+    });
+    new CfnOutput(this, 'BatchBucketName', {
+      value: this.batchBucket.bucketName,
+      description: 'Operators may drop batch files under inbox/{userId}/{modelId}/',
+    });
   }
 }

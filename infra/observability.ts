@@ -38,9 +38,11 @@ export class Observability extends Construct {
     });
     Validations.of(this.alarmTopic).acknowledge({
       id: 'AwsSolutions-SNS2',
-      reason: 'Alarm notifications carry alarm names and states only, no customer data; the AWS-managed key would add cost without protecting anything secret.',
+      reason:
+        'Alarm notifications carry alarm names and states only, no customer data; the AWS-managed key would add cost without protecting anything secret.',
     });
-    if (props.alarmEmail) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    if (props.alarmEmail)
+      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     const notify = new actions.SnsAction(this.alarmTopic);
     const alarm = (name: string, options: Omit<cloudwatch.AlarmProps, 'treatMissingData'>) => {
       const created = new cloudwatch.Alarm(this, name, {
@@ -91,7 +93,10 @@ export class Observability extends Construct {
 
     for (const [name, queue] of Object.entries(props.deadLetterQueues)) {
       alarm(`${name}DeadLetters`, {
-        metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+        metric: queue.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(1),
+          statistic: 'Maximum',
+        }),
         threshold: 0,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -131,7 +136,11 @@ export class Observability extends Construct {
     });
     const functionList = Object.entries(props.functions);
     this.dashboard.addWidgets(
-      new cloudwatch.GraphWidget({ title: 'API requests and errors', left: [requests, errors4xx, errors5xx], width: 8 }),
+      new cloudwatch.GraphWidget({
+        title: 'API requests and errors',
+        left: [requests, errors4xx, errors5xx],
+        width: 8,
+      }),
       new cloudwatch.GraphWidget({
         title: 'API latency',
         left: [apiMetric('Latency', 'p50'), latencyP95, apiMetric('Latency', 'p99')],

@@ -26,11 +26,11 @@ import {
   type ResourceGrant,
 } from '../shared/api/functions.ts';
 import { DEFAULT_ROUTE_FUNCTION, routes } from '../shared/api/routes.ts';
+import { Observability } from './observability.ts';
 import { FUNCTION_RUNTIME, onnxRuntimeLayer } from './onnx-runtime-layer.ts';
 import { REPO_ROOT } from './paths.ts';
 import type { StageSettings } from './stage.ts';
 import type { StatefulStack } from './stateful-stack.ts';
-import { Observability } from './observability.ts';
 
 /** x86_64, because the onnxruntime layer ships onnxruntime-node's linux/x64 binaries. */
 export const FUNCTION_ARCHITECTURE = lambda.Architecture.X86_64;
@@ -152,7 +152,11 @@ export class StatelessStack extends Stack {
         Batch: stateful.batchDeadLetterQueue,
         Notification: stateful.notificationDeadLetterQueue,
       },
-      workQueues: { model: stateful.modelQueue, batch: stateful.batchQueue, notification: stateful.notificationQueue },
+      workQueues: {
+        model: stateful.modelQueue,
+        batch: stateful.batchQueue,
+        notification: stateful.notificationQueue,
+      },
       alarmEmail: settings.alarmEmail,
     });
     new CfnOutput(this, 'ApiUrl', { value: stage.url, description: 'Base URL of the HTTP API' });

@@ -17,7 +17,9 @@ const webBuild = process.env.SKIP_WEB_BUILD
   : buildWebApp().then(
       () => log(`web UI built in ${((Date.now() - started) / 1000).toFixed(1)} s`),
       (error: unknown) =>
-        log(`the web UI did not build (the API still runs): ${error instanceof Error ? error.message : error}`),
+        log(
+          `the web UI did not build (the API still runs): ${error instanceof Error ? error.message : error}`,
+        ),
     );
 
 // The UI uploads files straight to presigned URLs of the emulator, so its policy must allow that origin.

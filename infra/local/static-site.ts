@@ -65,7 +65,9 @@ export function serveWebApp(options: StaticSiteOptions = {}): StaticFiles {
 
     const requested = resolve(root, `.${pathname}`);
     const inside = requested === root || requested.startsWith(root + sep);
-    let file = inside ? await regularFile(requested === root ? join(root, 'index.html') : requested) : undefined;
+    let file = inside
+      ? await regularFile(requested === root ? join(root, 'index.html') : requested)
+      : undefined;
     // Routes of the app have no file extension; a missing file with one is a real 404.
     if (!file && inside && extname(pathname) === '') file = await regularFile(join(root, 'index.html'));
 
@@ -111,7 +113,9 @@ export function serveWebApp(options: StaticSiteOptions = {}): StaticFiles {
   };
 }
 
-async function regularFile(path: string): Promise<{ path: string; size: number; mtimeMs: number } | undefined> {
+async function regularFile(
+  path: string,
+): Promise<{ path: string; size: number; mtimeMs: number } | undefined> {
   try {
     const info = await stat(path);
     return info.isFile() ? { path, size: info.size, mtimeMs: info.mtimeMs } : undefined;

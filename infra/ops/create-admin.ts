@@ -16,8 +16,12 @@ const { values } = parseArgs({
   },
 });
 if (!values.table || !values.email) {
-  console.error('usage: npm run admin:create -- --table <TableName> --email <email> [--region <region>] [--stage prod|dev]');
-  console.error('The table name is the stateful stack output "TableName". The password is read from standard input.');
+  console.error(
+    'usage: npm run admin:create -- --table <TableName> --email <email> [--region <region>] [--stage prod|dev]',
+  );
+  console.error(
+    'The table name is the stateful stack output "TableName". The password is read from standard input.',
+  );
   process.exit(2);
 }
 

@@ -32,6 +32,12 @@ export interface BatchProgress {
 
 export interface BatchRepository {
   create(batch: Batch): Promise<boolean>;
+  /**
+   * Creates the batch of a file an operator dropped into the inbox, once per dropped object
+   * (`dropId` names it): a later call for the same object creates nothing and answers the id of
+   * the batch made the first time.
+   */
+  createForDrop(batch: Batch, dropId: string): Promise<{ id: string; created: boolean }>;
   get(userId: string, batchId: string): Promise<Batch | undefined>;
   list(
     userId: string,

@@ -170,24 +170,27 @@ export class BatchService {
     let batch = await this.batches.get(inbox.userId, inbox.fileName);
     if (!batch || batch.inputKey !== key) {
       // No prior POST: an operator copied the file in. The same object (key and content) always
-      // maps to the same batch, so a second event for it is ignored.
-      const id = `op_${createHash('sha256')
+      // maps to the same batch, so a second event for it is ignored. The batch id is a ULID like
+      // any other, so the batch takes its place by age in the user's list (newest first).
+      const dropId = createHash('sha256')
         .update(`${key}\n${eTag ?? ''}`)
         .digest('hex')
-        .slice(0, 26)}`;
+        .slice(0, 32);
       const model = await this.models.findActive(inbox.modelRef);
       const created = this.newBatch(
-        id,
+        ulid(),
         inbox.userId,
         model ?? { id: inbox.modelRef, name: inbox.modelRef, version: 0, price: 0 },
         inbox.format,
         key,
       );
-      if (await this.batches.create({ ...created, status: 'queued' })) {
-        if (!model) {
-          await this.fail(created, `There is no active model "${inbox.modelRef}".`);
-          return;
-        }
+      const { id, created: isNew } = await this.batches.createForDrop(
+        { ...created, status: 'queued' },
+        dropId,
+      );
+      if (isNew && !model) {
+        await this.fail(created, `There is no active model "${inbox.modelRef}".`);
+        return;
       }
       batch = await this.batches.get(inbox.userId, id);
       if (!batch) return;

@@ -4,11 +4,12 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { BatchProgress, BatchRepository } from '../../batches/ports.ts';
 import type { Batch, BatchCheckpoint } from '../../domain/batches.ts';
-import { isConditionalCheckFailed } from './errors.ts';
+import { cancellationReasons, isConditionalCheckFailed } from './errors.ts';
 import { keys } from './keys.ts';
 
 const FIELDS = [
@@ -33,6 +34,9 @@ const FIELDS = [
   'startedAt',
   'finishedAt',
 ] as const;
+
+/** Marks a file an operator dropped into the inbox as having its batch (sort key prefix, per user). */
+const DROP_PREFIX = 'BATCHDROP#';
 
 function toBatch(item: Record<string, unknown>): Batch {
   const batch: Record<string, unknown> = {};
@@ -59,6 +63,41 @@ export class DynamoBatchRepository implements BatchRepository {
     } catch (error) {
       if (isConditionalCheckFailed(error)) return false;
       throw error;
+    }
+  }
+
+  async createForDrop(batch: Batch, dropId: string): Promise<{ id: string; created: boolean }> {
+    // A marker per dropped object, written with the batch, makes the creation happen once.
+    const marker = { pk: keys.batch(batch.userId, '').pk, sk: `${DROP_PREFIX}${dropId}` };
+    try {
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: { ...marker, batchId: batch.id },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: { ...keys.batch(batch.userId, batch.id), ...batch },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+          ],
+        }),
+      );
+      return { id: batch.id, created: true };
+    } catch (error) {
+      if (!cancellationReasons(error)) throw error;
+      const { Item } = await this.client.send(
+        new GetCommand({ TableName: this.tableName, Key: marker, ConsistentRead: true }),
+      );
+      if (!Item) throw error;
+      return { id: String(Item.batchId), created: false };
     }
   }
 

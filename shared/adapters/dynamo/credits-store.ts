@@ -415,7 +415,9 @@ export class CreditsStore {
         if (reasons.some((r) => r.Code === 'TransactionConflict')) {
           // Another transaction held one of the items (DynamoDB cancels rather than waits): back off
           // a little and try again from the account as it is now.
-          await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * Math.min(attempt + 1, 10)));
+          await new Promise((resolve) =>
+            setTimeout(resolve, 5 + Math.random() * 20 * Math.min(attempt + 1, 10)),
+          );
           state = await this.freshState(change.userId);
           fresh = true;
           continue;

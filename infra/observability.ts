@@ -7,7 +7,7 @@ import { Duration, Validations } from 'aws-cdk-lib';
 import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -43,6 +43,19 @@ export class Observability extends Construct {
     });
     if (props.alarmEmail)
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    for (const fn of Object.values(props.functions)) {
+      // Active tracing (`-c tracing=true`) adds xray:PutTraceSegments and xray:PutTelemetryRecords to the
+      // role; X-Ray offers no resource-level permissions for them, so `*` is the only possible resource.
+      const cfn = fn.node.defaultChild;
+      const tracing =
+        cfn instanceof lambda.CfnFunction ? (cfn.tracingConfig as { mode?: string } | undefined) : undefined;
+      if (tracing?.mode === lambda.Tracing.ACTIVE) {
+        Validations.of(fn).acknowledge({
+          id: 'AwsSolutions-IAM5[Resource::*]',
+          reason: 'X-Ray tracing: PutTraceSegments and PutTelemetryRecords support no resource but *.',
+        });
+      }
+    }
     const notify = new actions.SnsAction(this.alarmTopic);
     const alarm = (name: string, options: Omit<cloudwatch.AlarmProps, 'treatMissingData'>) => {
       const created = new cloudwatch.Alarm(this, name, {

@@ -5,6 +5,7 @@
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
@@ -14,6 +15,7 @@ import { config } from '#shared/config.ts';
 import { parseInboxKey } from '#shared/domain/batches.ts';
 import { objectsCreated } from '#shared/domain/s3-events.ts';
 import { logger } from '#shared/observability/logger.ts';
+import { MetricUnit, metrics } from '#shared/observability/metrics.ts';
 
 const Continuation = z.object({
   kind: z.literal('batch-continuation'),
@@ -44,17 +46,18 @@ async function handleRecord(record: SQSRecord, context: Context) {
   for (const target of targets) {
     logger.appendKeys({ userId: target.userId, batchId: target.batchId });
     try {
-      if (target.key) await services().batches.handleInboxObject(target.key, target.eTag, run);
-      else await services().batches.continueBatch(target.userId, target.batchId, run);
+      const rows = target.key
+        ? await services().batches.handleInboxObject(target.key, target.eTag, run)
+        : await services().batches.continueBatch(target.userId, target.batchId, run);
+      if (rows > 0) metrics.addMetric('BatchRows', MetricUnit.Count, rows);
     } catch (error) {
       logger.warn('batch run failed; the message will be retried', { error: error as Error });
       if (lastReceive && !(error instanceof BatchBusyError)) {
         logger.error('batch failed for good', { error: error as Error });
-        await services().batches.failById(
-          target.userId,
-          target.batchId,
-          `Processing failed repeatedly: ${(error as Error).message}`,
-        );
+        const reason = `Processing failed repeatedly: ${(error as Error).message}`;
+        // An operator's drop has a batch id of its own: find its batch by the object.
+        if (target.key) await services().batches.failInboxObject(target.key, target.eTag, reason);
+        else await services().batches.failById(target.userId, target.batchId, reason);
       }
       throw error;
     }
@@ -65,6 +68,7 @@ const processor = new BatchProcessor(EventType.SQS);
 
 export const handler = middy<SQSEvent, SQSBatchResponse>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics))
   .handler((event, context) =>
     processPartialResponse(event, (record: SQSRecord) => handleRecord(record, context), processor, {
       context,

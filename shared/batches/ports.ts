@@ -38,6 +38,8 @@ export interface BatchRepository {
    * the batch made the first time.
    */
   createForDrop(batch: Batch, dropId: string): Promise<{ id: string; created: boolean }>;
+  /** The id of the batch made for a dropped object, if one was. */
+  findDrop(userId: string, dropId: string): Promise<string | undefined>;
   get(userId: string, batchId: string): Promise<Batch | undefined>;
   list(
     userId: string,

@@ -81,6 +81,14 @@ function decodeBatchCursor(cursor: string): string {
   return id;
 }
 
+/** Names a dropped object (key and content): the same object always maps to the same batch. */
+function dropIdOf(key: string, eTag: string | undefined): string {
+  return createHash('sha256')
+    .update(`${key}\n${eTag ?? ''}`)
+    .digest('hex')
+    .slice(0, 32);
+}
+
 export class BatchService {
   constructor(
     private readonly batches: BatchRepository,
@@ -164,18 +172,16 @@ export class BatchService {
   // The worker side.
 
   /** A file landed in the inbox: run the batch it belongs to (making one for an operator's drop). */
-  async handleInboxObject(key: string, eTag: string | undefined, context: RunContext): Promise<void> {
+  /** Returns the rows processed by this run. */
+  async handleInboxObject(key: string, eTag: string | undefined, context: RunContext): Promise<number> {
     const inbox = parseInboxKey(key);
-    if (!inbox) return;
+    if (!inbox) return 0;
     let batch = await this.batches.get(inbox.userId, inbox.fileName);
     if (!batch || batch.inputKey !== key) {
       // No prior POST: an operator copied the file in. The same object (key and content) always
       // maps to the same batch, so a second event for it is ignored. The batch id is a ULID like
       // any other, so the batch takes its place by age in the user's list (newest first).
-      const dropId = createHash('sha256')
-        .update(`${key}\n${eTag ?? ''}`)
-        .digest('hex')
-        .slice(0, 32);
+      const dropId = dropIdOf(key, eTag);
       const model = await this.models.findActive(inbox.modelRef);
       const created = this.newBatch(
         ulid(),
@@ -190,15 +196,30 @@ export class BatchService {
       );
       if (isNew && !model) {
         await this.fail(created, `There is no active model "${inbox.modelRef}".`);
-        return;
+        return 0;
       }
       batch = await this.batches.get(inbox.userId, id);
-      if (!batch) return;
+      if (!batch) return 0;
     }
-    await this.run(batch.userId, batch.id, context);
+    return this.run(batch.userId, batch.id, context);
   }
 
-  continueBatch(userId: string, batchId: string, context: RunContext): Promise<void> {
+  /**
+   * Marks the batch of an inbox object as failed: the batch a POST made for that key, or the one
+   * made for an operator's drop of that object (whose id is not in the key).
+   */
+  async failInboxObject(key: string, eTag: string | undefined, reason: string): Promise<void> {
+    const inbox = parseInboxKey(key);
+    if (!inbox) return;
+    let batch = await this.batches.get(inbox.userId, inbox.fileName);
+    if (!batch || batch.inputKey !== key) {
+      const id = await this.batches.findDrop(inbox.userId, dropIdOf(key, eTag));
+      batch = id ? await this.batches.get(inbox.userId, id) : undefined;
+    }
+    if (batch) await this.fail(batch, reason);
+  }
+
+  continueBatch(userId: string, batchId: string, context: RunContext): Promise<number> {
     return this.run(userId, batchId, context);
   }
 
@@ -229,22 +250,27 @@ export class BatchService {
     if (batch) await this.fail(batch, reason);
   }
 
-  private async run(userId: string, batchId: string, context: RunContext): Promise<void> {
+  private async run(userId: string, batchId: string, context: RunContext): Promise<number> {
     const started = Date.now();
     const leaseUntil = started + context.remainingMs() + 30_000;
     const batch = await this.batches.acquire(userId, batchId, context.owner, leaseUntil, started);
     if (!batch) {
       const current = await this.batches.get(userId, batchId);
-      if (!current || current.status === 'succeeded' || current.status === 'failed') return;
+      if (!current || current.status === 'succeeded' || current.status === 'failed') return 0;
       throw new BatchBusyError(`Batch ${batchId} is being processed by another run`);
     }
     const model = await this.models.findActive(batch.modelId);
-    if (!model)
-      return this.fail(batch, `The model ${batch.modelName} v${batch.modelVersion} is no longer active.`);
+    if (!model) {
+      await this.fail(batch, `The model ${batch.modelName} v${batch.modelVersion} is no longer active.`);
+      return 0;
+    }
 
     if (batch.rows === null) {
       const problem = await this.preflight(batch);
-      if (problem) return this.fail(batch, problem);
+      if (problem) {
+        await this.fail(batch, problem);
+        return 0;
+      }
     }
 
     const checkpoint = batch.checkpoint ?? emptyCheckpoint();
@@ -283,7 +309,7 @@ export class BatchService {
         await this.batches.saveCheckpoint(userId, batchId, state, this.progressOf(state));
         await this.batches.release(userId, batchId, context.owner);
         await this.queue.continueLater(userId, batchId);
-        return;
+        return state.rowsDone - checkpoint.rowsDone;
       }
       const segments = Array.from({ length: state.segments }, (_, i) => segmentKey(userId, batchId, i));
       const finalKey = resultsKey(userId, batchId, batch.format);
@@ -294,6 +320,7 @@ export class BatchService {
         resultsKey: finalKey,
         finishedAt: this.now().toISOString(),
       });
+      return state.rowsDone - checkpoint.rowsDone;
     } catch (error) {
       await writer.abort();
       throw error;
@@ -307,6 +334,7 @@ export class BatchService {
 
   /** Checks what can be checked before charging anything; returns why the batch cannot run. */
   private async preflight(batch: Batch): Promise<string | undefined> {
+    if (!(await this.credits.getAccount(batch.userId))) return `There is no user ${batch.userId} to charge.`;
     const size = await this.files.size(batch.inputKey);
     if (size === undefined) return 'The uploaded file could not be found.';
     if (size > this.settings.maxBytes)

@@ -4,7 +4,6 @@
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { HttpFunctionName } from '../api/functions.ts';
@@ -129,6 +128,14 @@ function problemDetails(): MiddlewareObj<HttpEvent, HttpResult> {
   };
 }
 
+/** Writes the invocation's metrics as EMF log lines, when the route recorded any (no empty warnings). */
+function flushMetrics(metrics: Metrics): MiddlewareObj<HttpEvent, HttpResult> {
+  const flush = () => {
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+  };
+  return { after: flush, onError: flush };
+}
+
 function requestContext(): MiddlewareObj<HttpEvent, HttpResult> {
   return {
     before: ({ event }) => {
@@ -178,8 +185,7 @@ export function httpFunction<F extends HttpFunctionName>(
   };
 
   const chain = middy<HttpEvent, HttpResult>().use(injectLambdaContext(logger, { resetKeys: true }));
-  // Flushes the invocation's metrics (as EMF log lines) when the function records any.
-  if (options.metrics) chain.use(logMetrics(options.metrics));
+  if (options.metrics) chain.use(flushMetrics(options.metrics));
   return chain
     .use(requestContext())
     .use(standardHeaders())

@@ -36,7 +36,10 @@ const FIELDS = [
 ] as const;
 
 /** Marks a file an operator dropped into the inbox as having its batch (sort key prefix, per user). */
-const DROP_PREFIX = 'BATCHDROP#';
+const dropMarker = (userId: string, dropId: string) => ({
+  pk: keys.batch(userId, '').pk,
+  sk: `BATCHDROP#${dropId}`,
+});
 
 function toBatch(item: Record<string, unknown>): Batch {
   const batch: Record<string, unknown> = {};
@@ -68,7 +71,7 @@ export class DynamoBatchRepository implements BatchRepository {
 
   async createForDrop(batch: Batch, dropId: string): Promise<{ id: string; created: boolean }> {
     // A marker per dropped object, written with the batch, makes the creation happen once.
-    const marker = { pk: keys.batch(batch.userId, '').pk, sk: `${DROP_PREFIX}${dropId}` };
+    const marker = dropMarker(batch.userId, dropId);
     try {
       await this.client.send(
         new TransactWriteCommand({
@@ -93,12 +96,17 @@ export class DynamoBatchRepository implements BatchRepository {
       return { id: batch.id, created: true };
     } catch (error) {
       if (!cancellationReasons(error)) throw error;
-      const { Item } = await this.client.send(
-        new GetCommand({ TableName: this.tableName, Key: marker, ConsistentRead: true }),
-      );
-      if (!Item) throw error;
-      return { id: String(Item.batchId), created: false };
+      const id = await this.findDrop(batch.userId, dropId);
+      if (!id) throw error;
+      return { id, created: false };
     }
+  }
+
+  async findDrop(userId: string, dropId: string): Promise<string | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: dropMarker(userId, dropId), ConsistentRead: true }),
+    );
+    return Item ? String(Item.batchId) : undefined;
   }
 
   async get(userId: string, batchId: string): Promise<Batch | undefined> {

@@ -431,14 +431,6 @@ export class CreditsStore {
           fresh = true;
           continue;
         }
-        if (reasons.some((r) => r.Code === 'TransactionConflict')) {
-          // DynamoDB cancels a transaction that overlaps another one on the same item (the SDK does
-          // not retry it): wait a little, then start again from the account as it is then.
-          await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(100, 2 ** attempt)));
-          state = await this.freshState(change.userId);
-          fresh = true;
-          continue;
-        }
         throw error;
       }
     }

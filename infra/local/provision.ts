@@ -136,14 +136,6 @@ export async function provisionLocalResources(
           KeySchema: table.KeySchema as never,
           AttributeDefinitions: table.AttributeDefinitions as never,
           ...(indexes?.length ? { GlobalSecondaryIndexes: indexes } : {}),
-          ...(table.StreamSpecification
-            ? {
-                StreamSpecification: {
-                  StreamEnabled: true,
-                  StreamViewType: (table.StreamSpecification as { StreamViewType: never }).StreamViewType,
-                },
-              }
-            : {}),
         }),
       ),
     );

@@ -74,13 +74,13 @@ export const MAX_GRANT = 100_000_000;
 
 /** A whole, positive number of credits within a limit (and exactly representable in JSON). */
 export function creditAmount(max: number) {
+  const limit = Math.min(max, Number.MAX_SAFE_INTEGER);
+  // Range first, so 2^53 + 2 says "at most ..." rather than "not a whole number"; one error per field.
   return z
     .number({ message: 'must be a number of credits' })
-    .int({ message: 'must be a whole number of credits' })
-    .positive({ message: 'must be at least 1' })
-    .max(Math.min(max, Number.MAX_SAFE_INTEGER), {
-      message: `must be at most ${Math.min(max, Number.MAX_SAFE_INTEGER)}`,
-    });
+    .max(limit, { message: `must be at most ${limit}`, abort: true })
+    .positive({ message: 'must be at least 1', abort: true })
+    .int({ message: 'must be a whole number of credits' });
 }
 
 /** What a balance change asks for; the store applies it atomically or not at all. */

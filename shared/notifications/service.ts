@@ -40,9 +40,14 @@ export class NotificationService {
 
   /**
    * Posts the notification to the account's webhook, signed as Standard Webhooks. Throws when the
-   * receiver does not answer 2xx, so the queue retries it with backoff.
+   * receiver does not answer 2xx, so the queue retries it with backoff; a failed `lastAttempt`
+   * marks the notification `failed`.
    */
-  async deliver(userId: string, notificationId: string): Promise<'delivered' | 'skipped'> {
+  async deliver(
+    userId: string,
+    notificationId: string,
+    options: { lastAttempt?: boolean } = {},
+  ): Promise<'delivered' | 'skipped'> {
     const notification = await this.store.get(userId, notificationId);
     if (!notification || notification.delivery === 'delivered' || notification.delivery === 'none')
       return 'skipped';
@@ -81,7 +86,11 @@ export class NotificationService {
     }
     const at = this.now().toISOString();
     if (failure) {
-      await this.store.markDelivery(userId, notificationId, { delivery: 'pending', error: failure, at });
+      await this.store.markDelivery(userId, notificationId, {
+        delivery: options.lastAttempt ? 'failed' : 'pending',
+        error: failure,
+        at,
+      });
       throw new WebhookDeliveryError(failure);
     }
     await this.store.markDelivery(userId, notificationId, { delivery: 'delivered', at });

@@ -180,7 +180,7 @@ export class PredictionService {
     // be sure. (A failed run learns nothing about the balance, so an unseen balance must be read,
     // or a user without credits could run a failing model again and again.)
     const known = this.credits.knownBalance(userId);
-    if (cost === 0 || known === undefined || known >= cost) return;
+    if (cost === 0 || (known !== undefined && known >= cost)) return;
     const account = await this.credits.getAccount(userId);
     const balance = account?.balance ?? 0;
     if (balance < cost) throw new InsufficientCreditsError(balance, cost);

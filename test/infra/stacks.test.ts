@@ -139,7 +139,8 @@ describe.each(['dev', 'prod'] as const)('the %s stateful stack', (stage) => {
         }),
       ],
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
-      StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      // No stream: the report counters are kept inside the charge transactions instead.
+      StreamSpecification: Match.absent(),
       Replicas: [
         Match.objectLike({ PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } }),
       ],
@@ -432,6 +433,7 @@ describe('the grant helper', () => {
     'batch-bucket:write': 's3:PutObject',
     'batch-queue:send': 'sqs:SendMessage',
     'model-queue:send': 'sqs:SendMessage',
+    'notification-queue:send': 'sqs:SendMessage',
     'signing-key:read': 'secretsmanager:GetSecretValue',
   };
 
@@ -449,8 +451,16 @@ describe('the grant helper', () => {
         code: lambda.Code.fromInline('export const handler = async () => {};'),
       });
       const signingKey = new secretsmanager.Secret(stack, 'SigningKey');
-      const { table, modelsBucket, batchBucket, modelQueue, batchQueue } = stateful;
-      grant(fn, resourceGrant, { table, modelsBucket, batchBucket, modelQueue, batchQueue, signingKey });
+      const { table, modelsBucket, batchBucket, modelQueue, batchQueue, notificationQueue } = stateful;
+      grant(fn, resourceGrant, {
+        table,
+        modelsBucket,
+        batchBucket,
+        modelQueue,
+        batchQueue,
+        notificationQueue,
+        signingKey,
+      });
 
       const template = Template.fromStack(stack);
       const properties = propertiesOf(template, logicalId(fn));

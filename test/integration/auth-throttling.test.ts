@@ -76,8 +76,47 @@ describe('sign-in throttling', () => {
       for (let i = 0; i < PER_ACCOUNT - 1; i += 1) expect((await attempt('wrong-password')).status).toBe(401);
       expect((await attempt(user.password)).status).toBe(200);
     }
-    // Without the reset these would be 4 failures in the window: the next attempt would be 429.
+    // Without the reset, the second round would have met the limit: this would be 429.
     expect((await attempt('wrong-password')).status).toBe(401);
+  });
+
+  it('counts attempts in flight: of 10 simultaneous wrong passwords for one account, only 3 are checked', async () => {
+    const user = await signUp(local.url, 'burst');
+    const source = '127.0.0.15';
+    // 10 at once stays within the per-source limit, so only the account's limit is in play.
+    const burst = await Promise.all(
+      Array.from({ length: PER_SOURCE }, (_, i) => signInFrom(source, user.email, `wrong-${i}-password`)),
+    );
+    const statuses = burst.map((r) => r.status).sort();
+    expect(statuses).toEqual([...Array(PER_ACCOUNT).fill(401), ...Array(PER_SOURCE - PER_ACCOUNT).fill(429)]);
+    for (const response of burst.filter((r) => r.status === 429)) expectRateLimited(response);
+    expectRateLimited(await signInFrom('127.0.0.16', user.email, user.password));
+  });
+
+  it('counts attempts in flight per source too: of 15 simultaneous sign-ins for different emails, only 10 are checked', async () => {
+    const source = '127.0.0.17';
+    const burst = await Promise.all(
+      Array.from({ length: PER_SOURCE + 5 }, (_, i) =>
+        signInFrom(source, uniqueEmail(`burst${i}`), 'guessed-password'),
+      ),
+    );
+    const statuses = burst.map((r) => r.status).sort();
+    expect(statuses).toEqual([...Array(PER_SOURCE).fill(401), ...Array(5).fill(429)]);
+  });
+
+  it('counts neither successful sign-ins nor refused (429) attempts toward the source limit', async () => {
+    const source = '127.0.0.18';
+    const user = await signUp(local.url, 'regular');
+    for (let i = 0; i < PER_SOURCE + 2; i += 1) {
+      expect((await signInFrom(source, user.email, user.password)).status).toBe(200);
+    }
+    const locked = await signUp(local.url, 'hammered');
+    for (let i = 0; i < PER_ACCOUNT; i += 1)
+      expect((await signInFrom(source, locked.email, 'wrong-pw-1')).status).toBe(401);
+    for (let i = 0; i < PER_SOURCE; i += 1)
+      expectRateLimited(await signInFrom(source, locked.email, 'wrong-pw-2'));
+    // 3 failures from this source so far: far from its limit.
+    expect((await signInFrom(source, user.email, user.password)).status).toBe(200);
   });
 
   it('limits failures per source: after 10 failures over many emails one source gets 429, others do not', async () => {

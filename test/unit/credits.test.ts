@@ -1,14 +1,14 @@
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
+import { CreditsStore } from '../../shared/adapters/dynamo/credits-store.ts';
 import { decodeLedgerCursor, encodeLedgerCursor } from '../../shared/credits/service.ts';
 import { type Account, creditAmount, MAX_TOP_UP, reconcile } from '../../shared/domain/credits.ts';
 import { ValidationError } from '../../shared/domain/errors.ts';
 
-const account = (balance: number, sequence: number): Account => ({
-  userId: 'u1',
-  balance,
-  sequence,
-  updatedAt: '2025-01-01T00:00:00.000Z',
-});
+// reconcile() reads only these fields of the account.
+const account = (balance: number, sequence: number) =>
+  ({ userId: 'u1', balance, sequence, updatedAt: '2025-01-01T00:00:00.000Z' }) as Account;
 
 /** A consistent ledger built from signed amounts. */
 function ledger(amounts: number[]) {
@@ -152,5 +152,54 @@ describe('ledger cursors', () => {
     expect((caught as ValidationError).errors).toEqual([
       { path: 'query.cursor', message: expect.any(String) },
     ]);
+  });
+});
+
+describe('CreditsStore retries a transaction DynamoDB cancels for a conflicting transaction', () => {
+  // Real DynamoDB (not moto, which serialises) cancels a transaction that overlaps another one on the
+  // same item with the reason `TransactionConflict`; the SDK does not retry that.
+  it('starts again from a fresh read and applies the change once', async () => {
+    const account = {
+      pk: 'USER#u1',
+      sk: 'ACCOUNT',
+      userId: 'u1',
+      balance: 10,
+      sequence: 1,
+      revision: 1,
+      updatedAt: '2025-01-01T00:00:00.000Z',
+    };
+    const sent: string[] = [];
+    let transactions = 0;
+    const client = {
+      send: async (command: { constructor: { name: string } }) => {
+        sent.push(command.constructor.name);
+        if (command instanceof GetCommand) {
+          return { Item: command.input.Key?.sk === 'ACCOUNT' ? account : undefined };
+        }
+        if (command instanceof TransactWriteCommand) {
+          transactions++;
+          if (transactions === 1) {
+            throw new TransactionCanceledException({
+              message: 'Transaction cancelled, please refer cancellation reasons for specific reasons',
+              $metadata: {},
+              CancellationReasons: [{ Code: 'TransactionConflict' }, { Code: 'None' }, { Code: 'None' }],
+            });
+          }
+          return {};
+        }
+        throw new Error(`unexpected ${command.constructor.name}`);
+      },
+    };
+    const store = new CreditsStore(client as unknown as DynamoDBDocumentClient, 'table');
+    const result = await store.apply({
+      userId: 'u1',
+      kind: 'charge',
+      amount: -3,
+      idempotencyId: 'i1',
+      requestHash: 'h',
+    });
+    expect(result).toMatchObject({ outcome: 'applied', balance: 7, replayed: false });
+    expect(transactions).toBe(2);
+    expect(sent).toEqual(['GetCommand', 'TransactWriteCommand', 'GetCommand', 'TransactWriteCommand']);
   });
 });

@@ -476,12 +476,14 @@ export class CreditsStore {
     userId: string,
     options: { limit: number; before?: number | undefined; kind?: LedgerKind | undefined },
   ): Promise<{ items: LedgerEntry[]; nextBefore: number | null }> {
+    // One entry more than the page is read, so a cursor is given only when another page exists.
+    const wanted = options.limit + 1;
     const items: LedgerEntry[] = [];
     let exclusiveStartKey: Record<string, unknown> | undefined = options.before
       ? keys.ledgerEntry(userId, options.before)
       : undefined;
     // A kind filter is applied after DynamoDB's limit, so keep reading until the page is full.
-    while (items.length < options.limit) {
+    do {
       const page = await this.client.send(
         new QueryCommand({
           TableName: this.tableName,
@@ -493,23 +495,20 @@ export class CreditsStore {
           },
           ...(options.kind ? { FilterExpression: 'kind = :kind' } : {}),
           ScanIndexForward: false,
-          Limit: options.limit - items.length + (options.kind ? 50 : 0),
+          Limit: wanted - items.length + (options.kind ? 50 : 0),
           ExclusiveStartKey: exclusiveStartKey,
           ConsistentRead: true,
         }),
       );
       for (const item of page.Items ?? []) {
-        if (items.length < options.limit) items.push(toEntry(item));
+        if (items.length < wanted) items.push(toEntry(item));
       }
       exclusiveStartKey = page.LastEvaluatedKey;
-      if (!exclusiveStartKey) break;
-    }
-    const last = items.at(-1);
-    const more =
-      items.length === options.limit &&
-      last !== undefined &&
-      (exclusiveStartKey !== undefined || last.sequence > 1);
-    return { items, nextBefore: more && last ? last.sequence : null };
+    } while (exclusiveStartKey && items.length < wanted);
+    const more = items.length > options.limit;
+    const pageItems = items.slice(0, options.limit);
+    const last = pageItems.at(-1);
+    return { items: pageItems, nextBefore: more && last ? last.sequence : null };
   }
 
   /** Users whose account changed at or after `since` (through the gsi2 index, shard by shard). */

@@ -91,12 +91,16 @@ export function dayRange(
   today: Date,
 ): { from: string; to: string; days: string[] } {
   const to = query.to ?? today.toISOString().slice(0, 10);
-  const from =
-    query.from ?? new Date(Date.parse(`${to}T00:00:00Z`) - 29 * 86_400_000).toISOString().slice(0, 10);
-  const start = Date.parse(`${from}T00:00:00Z`);
   const end = Date.parse(`${to}T00:00:00Z`);
+  // The default start is 29 days before `to`; when `to` is no date at all, only `to` is reported.
+  const from =
+    query.from ?? (Number.isNaN(end) ? to : new Date(end - 29 * 86_400_000).toISOString().slice(0, 10));
+  const start = Date.parse(`${from}T00:00:00Z`);
   const problems = [];
-  if (Number.isNaN(start) || new Date(start).toISOString().slice(0, 10) !== from)
+  if (
+    query.from !== undefined &&
+    (Number.isNaN(start) || new Date(start).toISOString().slice(0, 10) !== from)
+  )
     problems.push({ path: 'query.from', message: 'is not a real date' });
   if (Number.isNaN(end) || new Date(end).toISOString().slice(0, 10) !== to)
     problems.push({ path: 'query.to', message: 'is not a real date' });
@@ -163,10 +167,8 @@ export function toCsv(columns: string[], rows: object[]): string {
           : String(value);
     return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
   };
-  return (
-    [
-      columns.join(','),
-      ...rows.map((row) => columns.map((c) => field((row as Record<string, unknown>)[c])).join(',')),
-    ].join('\r\n') + '\r\n'
-  );
+  return `${[
+    columns.join(','),
+    ...rows.map((row) => columns.map((c) => field((row as Record<string, unknown>)[c])).join(',')),
+  ].join('\r\n')}\r\n`;
 }

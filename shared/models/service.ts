@@ -85,7 +85,7 @@ export class ModelService {
   async validateUpload(key: string): Promise<Model | undefined> {
     const id = modelIdOfUpload(key);
     const model = id ? await this.repository.get(id) : undefined;
-    if (!model || model.status !== 'pending_upload') return undefined;
+    if (model?.status !== 'pending_upload') return undefined;
     const invalid = (statusReason: string, extra: { sha256?: string; sizeBytes?: number } = {}) =>
       this.repository.update(
         model.id,
@@ -205,23 +205,24 @@ export class ModelService {
     query: { limit: number; cursor?: string | undefined },
   ): Promise<ModelPage> {
     const seeAll = principal.role === 'admin';
+    // One more than the page is collected, so a cursor is given only when another page exists.
+    const wanted = query.limit + 1;
     const items: Model[] = [];
     let after = query.cursor ? decodeModelCursor(query.cursor) : undefined;
     // Users see active versions only; keep reading until the page is full or the list ends.
     do {
-      const page = await this.repository.list({ limit: query.limit, after });
+      const page = await this.repository.list({ limit: wanted, after });
       for (const model of page.items) {
-        if ((seeAll || model.status === 'active') && items.length < query.limit) items.push(model);
+        if ((seeAll || model.status === 'active') && items.length < wanted) items.push(model);
       }
       after = page.last ?? undefined;
-      if (items.length >= query.limit) break;
-    } while (after);
-    const last = items.at(-1);
-    const more = items.length === query.limit && after !== undefined;
+    } while (after && items.length < wanted);
+    const pageItems = items.slice(0, query.limit);
+    const last = pageItems.at(-1);
     return {
-      items,
+      items: pageItems,
       nextCursor:
-        more && last
+        items.length > query.limit && last
           ? encodeModelCursor(`${last.name}#${String(last.version).padStart(6, '0')}|${last.id}`)
           : null,
     };

@@ -9,18 +9,18 @@ export type TransactionPart = unknown;
 export interface PredictionRepository {
   /** The write that records a prediction, to go in the charge's transaction. */
   recordPart(prediction: Prediction, retentionSeconds: number): TransactionPart;
-  /**
-   * Records a prediction only if its model version is still active at `price` (a free prediction,
-   * which changes no balance, still needs the condition); throws TransactionConditionFailedError
-   * with index 1 when the model changed.
-   */
-  recordAtPrice(prediction: Prediction, retentionSeconds: number, price: number): Promise<void>;
   get(userId: string, predictionId: string): Promise<Prediction | undefined>;
   findById(predictionId: string): Promise<Prediction | undefined>;
   list(
     userId: string,
     options: { limit: number; before?: string | undefined; model?: string | undefined },
   ): Promise<{ items: Prediction[]; last: string | null }>;
+  /** Remembers a response under an Idempotency-Key when nothing is charged (a free model). */
+  idempotencyPart(
+    userId: string,
+    idempotencyId: string,
+    record: { requestHash: string; response: unknown; balance: number; ttlSeconds: number },
+  ): TransactionPart;
   /** Marks a prediction refunded, once; for the refund's transaction. */
   refundPart(prediction: Prediction, at: string): TransactionPart;
   /** Holds a charge to the model version and price it was computed with. */

@@ -239,9 +239,33 @@ export class PredictionService {
     ];
     try {
       if (run.cost === 0) {
-        // A free model changes no balance; it still records the prediction under the same condition.
-        await this.transactions.write(parts);
+        // A free model changes no balance; it still records the prediction under the same
+        // condition, and remembers the response under the Idempotency-Key like a charge does.
         const balance = (await this.credits.getAccount(principal.userId))?.balance ?? 0;
+        const remember = run.idempotencyId
+          ? [
+              this.predictions.idempotencyPart(principal.userId, run.idempotencyId, {
+                requestHash: run.requestHash,
+                response: response(balance),
+                balance,
+                ttlSeconds: this.settings.idempotencyTtlSeconds,
+              }),
+            ]
+          : [];
+        try {
+          await this.transactions.write([...parts, ...remember]);
+        } catch (error) {
+          const replayIndex = parts.length;
+          if (
+            error instanceof TransactionConditionFailedError &&
+            error.index === replayIndex &&
+            run.idempotencyId
+          ) {
+            const previous = await this.credits.getChangeRecord(principal.userId, run.idempotencyId);
+            if (previous) return this.replay(previous, run.requestHash);
+          }
+          throw error;
+        }
         return response(balance);
       }
       const result = await this.credits

@@ -39,9 +39,11 @@ export class DynamoAuditStore {
     before: string | undefined,
     now = new Date(),
   ): Promise<{ items: AuditEntry[]; last: string | null }> {
+    // One entry more than the page, to know whether another page follows (and never end on an empty one).
+    const wanted = limit + 1;
     const items: AuditEntry[] = [];
     let month = before ? monthOf(new Date(decodeTime(before))) : monthOf(now);
-    for (let step = 0; step < MAX_MONTHS_BACK && items.length < limit; step++) {
+    for (let step = 0; step < MAX_MONTHS_BACK && items.length < wanted; step++) {
       let start: Record<string, unknown> | undefined;
       do {
         const page = await this.client.send(
@@ -50,7 +52,7 @@ export class DynamoAuditStore {
             KeyConditionExpression: before ? 'pk = :pk AND sk < :before' : 'pk = :pk',
             ExpressionAttributeValues: { ':pk': `AUDIT#${month}`, ...(before ? { ':before': before } : {}) },
             ScanIndexForward: false,
-            Limit: limit - items.length,
+            Limit: wanted - items.length,
             ExclusiveStartKey: start,
           }),
         );
@@ -58,12 +60,13 @@ export class DynamoAuditStore {
           const { pk: _pk, sk: _sk, ...entry } = item;
           items.push(entry as AuditEntry);
         }
-        start = items.length < limit ? page.LastEvaluatedKey : undefined;
+        start = items.length < wanted ? page.LastEvaluatedKey : undefined;
       } while (start);
       const [year = 0, monthNumber = 1] = month.split('-').map(Number);
       month = monthOf(new Date(Date.UTC(year, monthNumber - 2, 1)));
     }
-    const last = items.at(-1);
-    return { items, last: items.length === limit && last ? last.id : null };
+    const pageItems = items.slice(0, limit);
+    const last = pageItems.at(-1);
+    return { items: pageItems, last: items.length > limit && last ? last.id : null };
   }
 }

@@ -117,19 +117,21 @@ export class DynamoBatchRepository implements BatchRepository {
   }
 
   async list(userId: string, options: { limit: number; before?: string | undefined }) {
-    const { Items, LastEvaluatedKey } = await this.client.send(
+    const { Items } = await this.client.send(
       new QueryCommand({
         TableName: this.tableName,
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
         ExpressionAttributeValues: { ':pk': keys.batch(userId, '').pk, ':prefix': keys.batchPrefix },
         ScanIndexForward: false,
-        Limit: options.limit,
+        // One more than the page, so a cursor is given only when another page exists.
+        Limit: options.limit + 1,
         ...(options.before ? { ExclusiveStartKey: keys.batch(userId, options.before) } : {}),
       }),
     );
-    const items = (Items ?? []).map(toBatch);
+    const all = (Items ?? []).map(toBatch);
+    const items = all.slice(0, options.limit);
     const last = items.at(-1);
-    return { items, last: LastEvaluatedKey && last ? last.id : null };
+    return { items, last: all.length > options.limit && last ? last.id : null };
   }
 
   async acquire(userId: string, batchId: string, owner: string, leaseUntil: number, nowMs: number) {

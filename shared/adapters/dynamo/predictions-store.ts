@@ -1,15 +1,7 @@
 /** Prediction records in DynamoDB: under the user (own listing), indexed by id (admin refunds). */
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  TransactWriteCommand,
-} from '@aws-sdk/lib-dynamodb';
-import { TransactionConditionFailedError } from '../../domain/errors.ts';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Prediction } from '../../domain/predictions.ts';
 import type { PredictionRepository } from '../../predictions/ports.ts';
-import { cancellationReasons } from './errors.ts';
 import { epochSeconds, keys } from './keys.ts';
 
 const FIELDS = [
@@ -65,23 +57,6 @@ export class DynamoPredictionRepository implements PredictionRepository {
     );
   }
 
-  async recordAtPrice(prediction: Prediction, retentionSeconds: number, price: number): Promise<void> {
-    try {
-      await this.client.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            this.recordPart(prediction, retentionSeconds),
-            this.priceCheckPart(prediction.modelId, price),
-          ],
-        }),
-      );
-    } catch (error) {
-      const failed = (cancellationReasons(error) ?? []).findIndex((r) => r.Code === 'ConditionalCheckFailed');
-      if (failed >= 0) throw new TransactionConditionFailedError(failed, undefined);
-      throw error;
-    }
-  }
-
   async get(userId: string, predictionId: string): Promise<Prediction | undefined> {
     const { Item } = await this.client.send(
       new GetCommand({ TableName: this.tableName, Key: keys.prediction(userId, predictionId) }),
@@ -110,6 +85,8 @@ export class DynamoPredictionRepository implements PredictionRepository {
     userId: string,
     options: { limit: number; before?: string | undefined; model?: string | undefined },
   ) {
+    // One more than the page is read, so a cursor is given only when another page exists.
+    const wanted = options.limit + 1;
     const items: Prediction[] = [];
     let start: Record<string, unknown> | undefined = options.before
       ? keys.prediction(userId, options.before)
@@ -126,15 +103,37 @@ export class DynamoPredictionRepository implements PredictionRepository {
           },
           ...(options.model ? { FilterExpression: 'modelId = :model OR modelName = :model' } : {}),
           ScanIndexForward: false,
-          Limit: options.model ? 100 : options.limit - items.length,
+          Limit: options.model ? 100 : wanted - items.length,
           ExclusiveStartKey: start,
         }),
       );
-      for (const item of page.Items ?? []) if (items.length < options.limit) items.push(toPrediction(item));
+      for (const item of page.Items ?? []) if (items.length < wanted) items.push(toPrediction(item));
       start = page.LastEvaluatedKey;
-    } while (start && items.length < options.limit);
-    const last = items.at(-1);
-    return { items, last: items.length === options.limit && last ? last.id : null };
+    } while (start && items.length < wanted);
+    const pageItems = items.slice(0, options.limit);
+    const last = pageItems.at(-1);
+    return { items: pageItems, last: items.length > options.limit && last ? last.id : null };
+  }
+
+  idempotencyPart(
+    userId: string,
+    idempotencyId: string,
+    record: { requestHash: string; response: unknown; balance: number; ttlSeconds: number },
+  ) {
+    return {
+      Put: {
+        TableName: this.tableName,
+        // The key a charge's idempotency record uses, so a retry finds either kind.
+        Item: {
+          ...keys.balanceChange(userId, idempotencyId),
+          requestHash: record.requestHash,
+          response: record.response,
+          balance: record.balance,
+          expiresAt: epochSeconds(new Date()) + record.ttlSeconds,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    };
   }
 
   refundPart(prediction: Prediction, at: string) {

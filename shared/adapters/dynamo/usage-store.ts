@@ -124,11 +124,21 @@ export class DynamoUsageStore {
   }
 
   async userCount(): Promise<number> {
-    const requested = Array.from({ length: STAT_SHARDS }, (_, shard) => keys.usersCounter(shard));
-    const { Responses } = await this.client.send(
-      new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: requested } } }),
+    let requested: Record<string, unknown>[] = Array.from({ length: STAT_SHARDS }, (_, shard) =>
+      keys.usersCounter(shard),
     );
-    return (Responses?.[this.tableName] ?? []).reduce((sum, item) => sum + Number(item.users ?? 0), 0);
+    let users = 0;
+    // BatchGetItem may leave keys unprocessed (throttling): ask again for those, or the count is short.
+    for (let attempt = 0; requested.length > 0; attempt++) {
+      if (attempt >= 10) throw new Error('The user counters stayed unprocessed after 10 attempts');
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
+      const { Responses, UnprocessedKeys } = await this.client.send(
+        new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: requested } } }),
+      );
+      users += (Responses?.[this.tableName] ?? []).reduce((sum, item) => sum + Number(item.users ?? 0), 0);
+      requested = UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+    }
+    return users;
   }
 
   async dayStats(days: string[]): Promise<DayStats[]> {

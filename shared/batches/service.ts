@@ -237,6 +237,13 @@ export class BatchService {
         batchId: current.id,
         reason: `batch failed: ${reason}`,
       });
+      // A failed batch costs nothing: what it was charged has just been refunded.
+      await this.batches.saveProgress(current.userId, current.id, {
+        processed: current.processed,
+        succeeded: 0,
+        failed: current.processed,
+        cost: 0,
+      });
     }
     await this.batches.finish(current.userId, current.id, {
       status: 'failed',

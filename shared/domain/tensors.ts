@@ -29,6 +29,7 @@ export interface ParsedInputs {
 }
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /** Deepest nesting of arrays and objects accepted in inputs; real tensors have far lower ranks. */
 export const MAX_INPUT_NESTING = 32;
@@ -265,7 +266,8 @@ export function csvRowToInputs(fields: string[], signature: TensorSpec[]): Input
   const values: number[] = [];
   for (let i = 0; i < fields.length; i++) {
     const text = (fields[i] ?? '').trim();
-    const value = text === '' ? Number.NaN : Number(text);
+    // Plain decimal notation only: Number() would also take '0x10', '0b1' or 'Infinity'.
+    const value = DECIMAL.test(text) ? Number(text) : Number.NaN;
     if (!Number.isFinite(value))
       return `column ${i + 1} must be a finite number, got ${JSON.stringify(fields[i] ?? '')}`;
     values.push(value);

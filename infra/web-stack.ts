@@ -57,7 +57,11 @@ export function contentSecurityPolicy(connectSources: string[], { upgradeInsecur
   ].join('; ');
 }
 
-/** Presigned S3 URLs (virtual-hosted style, any region) that the UI PUTs files to and downloads from. */
+/**
+ * Presigned S3 URLs (virtual-hosted style, any region) that the UI PUTs files to and downloads from.
+ * The browser sends those uploads cross-origin, so the buckets' CORS rules (the stateful stack's
+ * `corsOrigins`) must name this distribution's origin: `cdk deploy -c corsOrigins=https://<WebUrl>`.
+ */
 const S3_PRESIGNED_ORIGINS = ['https://*.amazonaws.com'];
 
 /**

@@ -225,6 +225,15 @@ export function config(): Config {
   return cached;
 }
 
+/**
+ * Reads the environment again. Only for the local stack, which runs the functions in a process
+ * whose environment it sets after modules may already have read it; a Lambda container never does.
+ */
+export function reloadConfig(): Config {
+  cached = loadConfig(process.env);
+  return cached;
+}
+
 /** A resource name that this function needs; missing means the deployment forgot a grant. */
 export function requireResource(name: keyof Config['resources']): string {
   const value = config().resources[name];

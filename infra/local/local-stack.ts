@@ -4,6 +4,7 @@
  * `npm run dev` and every integration test start it through here.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { reloadConfig } from '../../shared/config.ts';
 import { type Emulator, startEmulator } from './emulator.ts';
 import { type Gateway, startGateway } from './gateway.ts';
 import { type LocalResources, provisionLocalResources, resourceEnvironment } from './provision.ts';
@@ -70,6 +71,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...resourceEnvironment(resources),
       ...options.environment,
     });
+    reloadConfig();
     await seedDemoModels();
     pump = startQueuePump(
       [

@@ -3,6 +3,9 @@
  * Handlers ask for the services here; use cases never construct adapters themselves. Each part is
  * built on first use, so a function only needs the resources of the services it calls.
  */
+
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { dynamoClient, s3Client, sqsClient } from '../adapters/aws-clients.ts';
 import { S3BatchFiles } from '../adapters/batch-files.ts';
 import { SqsContinuationQueue } from '../adapters/continuation-queue.ts';
@@ -22,9 +25,11 @@ import { signingKeys } from '../adapters/signing-key-source.ts';
 import { BatchService } from '../batches/service.ts';
 import { config, requireResource } from '../config.ts';
 import { CreditsService, IDEMPOTENCY_TTL_SECONDS } from '../credits/service.ts';
+import { isLocalHostName, isPublicAddress } from '../domain/network.ts';
 import type { ModelFiles } from '../models/ports.ts';
 import { ModelService } from '../models/service.ts';
 import { NotificationService, type WebhookSender } from '../notifications/service.ts';
+import { logger } from '../observability/logger.ts';
 import type { FollowUps } from '../predictions/ports.ts';
 import { PredictionService } from '../predictions/service.ts';
 import { ReportsService } from '../reports/service.ts';
@@ -58,11 +63,20 @@ const userRepository = lazy(
 const followUps = lazy(
   (): FollowUps => ({
     audit: auditStore(),
-    notifyLowBalance: (userId, notificationId) =>
-      new SqsNotificationQueue(sqsClient(), requireResource('notificationQueueUrl')).enqueue(
-        userId,
-        notificationId,
-      ),
+    notifyLowBalance: async (userId, notificationId) => {
+      // The charge is committed already: a failed hand-off must not turn it into an error. The
+      // notification stays `pending` (visible in GET /v1/users/me) and is logged for operators.
+      try {
+        const queue = new SqsNotificationQueue(sqsClient(), requireResource('notificationQueueUrl'));
+        await queue.enqueue(userId, notificationId);
+      } catch (error) {
+        logger.warn('could not queue a low-balance notification', {
+          userId,
+          notificationId,
+          error: error as Error,
+        });
+      }
+    },
   }),
 );
 
@@ -176,6 +190,17 @@ const batches = lazy(() => {
 });
 
 const sendWebhook: WebhookSender = async (url, init) => {
+  // Checked again at delivery, against what the name resolves to now.
+  const { hostname } = new URL(url);
+  const host = hostname.replace(/^\[|\]$/g, '');
+  const allowLocal =
+    config().stage === 'dev' && (isLocalHostName(host) || host === '127.0.0.1' || host === '::1');
+  if (!allowLocal) {
+    const addresses = isIP(host) ? [{ address: host }] : await lookup(host, { all: true });
+    if (addresses.length === 0 || addresses.some((a) => !isPublicAddress(a.address))) {
+      throw new Error(`the webhook host ${host} does not resolve to public addresses only`);
+    }
+  }
   const response = await fetch(url, {
     method: 'POST',
     headers: init.headers,

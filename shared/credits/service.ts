@@ -1,6 +1,7 @@
 /** Credits use cases: the account, self-service top-ups, admin grants and the ledger. */
 
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { ulid } from 'ulid';
 import { fingerprint } from '../auth/secrets.ts';
 import type { AuditEntry } from '../domain/audit.ts';
@@ -22,6 +23,7 @@ import {
   NotFoundError,
   ValidationError,
 } from '../domain/errors.ts';
+import { isLocalHostName, isPublicAddress } from '../domain/network.ts';
 import { WEBHOOK_SECRET_PREFIX } from '../domain/notifications.ts';
 import type { Principal } from '../domain/users.ts';
 
@@ -170,9 +172,12 @@ export class CreditsService {
   /** Webhooks go out over HTTPS; plain HTTP is allowed only to this machine in local development. */
   private checkWebhookUrl(url: string): void {
     const parsed = new URL(url);
-    const local = ['localhost', '127.0.0.1', '[::1]'].includes(parsed.hostname);
-    if (parsed.protocol === 'https:' && !local) return;
-    if (parsed.protocol === 'http:' && local && this.settings.allowHttpWebhooksOnLocalhost) return;
+    const host = parsed.hostname.replace(/^\[|\]$/g, '');
+    const local = isLocalHostName(host) || host === '127.0.0.1' || host === '::1';
+    // Local development may point a webhook at a receiver on this machine, over plain HTTP.
+    if (local && this.settings.allowHttpWebhooksOnLocalhost && parsed.protocol === 'http:') return;
+    const literal = isIP(host) !== 0;
+    if (parsed.protocol === 'https:' && !local && (!literal || isPublicAddress(host))) return;
     throw new ValidationError('The webhook URL must be an https:// URL of a public host.', [
       { path: '/webhookUrl', message: 'must use https and a public host name' },
     ]);

@@ -4,8 +4,10 @@
  * signatures and the webhook retry backoff.
  */
 import { createHmac } from 'node:crypto';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
+import { DynamoUsageStore, STAT_SHARDS } from '../../shared/adapters/dynamo/usage-store.ts';
 import { ValidationError } from '../../shared/domain/errors.ts';
 import {
   signWebhook,
@@ -95,6 +97,14 @@ describe('dayRange', () => {
     expect(() => dayRange({ from: 'yesterday' }, TODAY)).toThrow(ValidationError);
   });
 
+  it('refuses a `to` that is no date at all without a `from`, blaming only `to`', () => {
+    for (const to of ['2026-3-1', 'today', '']) {
+      expect(validationErrorOf(() => dayRange({ to }, TODAY)).errors, to).toEqual([
+        { path: 'query.to', message: 'is not a real date' },
+      ]);
+    }
+  });
+
   it('refuses `from` after `to`', () => {
     const error = validationErrorOf(() => dayRange({ from: '2026-03-02', to: '2026-03-01' }, TODAY));
     expect(error.errors).toEqual([{ path: 'query.from', message: 'is after to' }]);
@@ -172,7 +182,12 @@ describe('latency histogram', () => {
 
   it('answers null without data', () => {
     expect(percentileFromHistogram([], 95)).toBeNull();
-    expect(percentileFromHistogram(latencyBuckets.map(() => 0), 50)).toBeNull();
+    expect(
+      percentileFromHistogram(
+        latencyBuckets.map(() => 0),
+        50,
+      ),
+    ).toBeNull();
   });
 
   it('answers the upper bound of the bucket the percentile falls in', () => {
@@ -196,10 +211,13 @@ describe('latency histogram', () => {
 
 describe('toCsv', () => {
   it('writes a header and one CRLF-terminated line per row, in the given column order', () => {
-    const csv = toCsv(['b', 'a'], [
-      { a: 1, b: 'x' },
-      { a: 2, b: 'y', ignored: 'z' },
-    ]);
+    const csv = toCsv(
+      ['b', 'a'],
+      [
+        { a: 1, b: 'x' },
+        { a: 2, b: 'y', ignored: 'z' },
+      ],
+    );
     expect(csv).toBe('b,a\r\nx,1\r\ny,2\r\n');
   });
 
@@ -273,5 +291,95 @@ describe('webhookBackoffSeconds', () => {
     expect(Math.max(...delays)).toBe(3600);
     expect(webhookBackoffSeconds(9)).toBe(3600);
     expect(webhookBackoffSeconds(1000)).toBe(3600);
+  });
+});
+
+describe('DynamoUsageStore (with a stand-in client)', () => {
+  /** A client that answers each command with the next of `answers` and records what it was sent. */
+  function fakeClient(answer: (input: any, name: string) => unknown) {
+    const sent: { name: string; input: any }[] = [];
+    const client = {
+      send: async (command: { input: unknown; constructor: { name: string } }) => {
+        sent.push({ name: command.constructor.name, input: command.input });
+        return answer(command.input, command.constructor.name);
+      },
+    };
+    return { client: client as unknown as DynamoDBDocumentClient, sent };
+  }
+
+  it('counts users over every shard, asking again for keys BatchGetItem left unprocessed', async () => {
+    let call = 0;
+    const { client, sent } = fakeClient((input) => {
+      call++;
+      const requested = input.RequestItems.t.Keys as { pk: string }[];
+      // The first answer leaves three shards unprocessed, as DynamoDB does under throttling.
+      const answered = call === 1 ? requested.slice(0, STAT_SHARDS - 3) : requested;
+      return {
+        Responses: { t: answered.map((key, i) => ({ ...key, users: i + 1 })) },
+        UnprocessedKeys: call === 1 ? { t: { Keys: requested.slice(STAT_SHARDS - 3) } } : {},
+      };
+    });
+    const store = new DynamoUsageStore(client, 't');
+    // Shards 1..5 on the first call, then 1..3 for the three left over.
+    expect(await store.userCount()).toBe(1 + 2 + 3 + 4 + 5 + (1 + 2 + 3));
+    expect(sent).toHaveLength(2);
+    expect(sent[0]?.input.RequestItems.t.Keys).toHaveLength(STAT_SHARDS);
+    expect(sent[1]?.input.RequestItems.t.Keys).toHaveLength(3);
+  });
+
+  it('sums a day’s shards: users, models with their latency histograms, and credits added', async () => {
+    const { client } = fakeClient((input) => {
+      const pk = input.ExpressionAttributeValues[':pk'] as string;
+      const shard = Number(pk.split('#S')[1]);
+      if (!pk.startsWith('DAY#2026-03-01#')) return { Items: [] };
+      const items: Record<string, unknown>[] = [
+        { pk, sk: 'MODEL#iris-1', predictions: 2, failed: 1, credits: 2, lat0: 1, lat3: shard === 0 ? 1 : 0 },
+        { pk, sk: 'ADDED', credits: 10 },
+      ];
+      if (shard === 2) items.push({ pk, sk: 'USER#u1', predictions: 4, failed: 0, credits: 9 });
+      return { Items: items };
+    });
+    const store = new DynamoUsageStore(client, 't');
+    const [day, empty] = await store.dayStats(['2026-03-01', '2026-03-02']);
+    expect(day?.day).toBe('2026-03-01');
+    expect(day?.creditsAdded).toBe(10 * STAT_SHARDS);
+    expect(day?.users).toEqual(new Map([['u1', { predictions: 4, failed: 0, credits: 9 }]]));
+    const iris = day?.models.get('iris-1');
+    expect(iris).toMatchObject({
+      predictions: 2 * STAT_SHARDS,
+      failed: STAT_SHARDS,
+      credits: 2 * STAT_SHARDS,
+    });
+    expect(iris?.latency[0]).toBe(STAT_SHARDS);
+    expect(iris?.latency[3]).toBe(1);
+    expect(iris?.latency).toHaveLength(latencyBuckets.length);
+    expect(empty).toEqual({ day: '2026-03-02', users: new Map(), models: new Map(), creditsAdded: 0 });
+  });
+
+  it('keeps a user on one day shard and writes the per-user (day, model) counters', () => {
+    const store = new DynamoUsageStore(fakeClient(() => ({})).client, 't');
+    const delta = {
+      userId: 'u1',
+      modelId: 'iris-1',
+      day: '2026-03-01',
+      predictions: 3,
+      failed: 1,
+      credits: 3,
+    };
+    const shardsOfUser = new Set(
+      Array.from({ length: 20 }, () => (store.usageParts(delta)[1] as any).Update.Key.pk as string),
+    );
+    expect(shardsOfUser.size).toBe(1);
+    const [perUser, , perModel] = store.usageParts({ ...delta, latencyMs: 7 }) as any[];
+    expect(perUser.Update.Key).toEqual({ pk: 'USER#u1', sk: 'USAGE#2026-03-01#iris-1' });
+    expect(perUser.Update.ExpressionAttributeValues).toMatchObject({
+      ':a0': 3,
+      ':a1': 1,
+      ':a2': 3,
+      ':s0': '2026-03-01',
+      ':s1': 'iris-1',
+    });
+    expect(perModel.Update.Key.sk).toBe('MODEL#iris-1');
+    expect(perModel.Update.ExpressionAttributeNames).toMatchObject({ '#a3': `lat${latencyBucket(7)}` });
   });
 });

@@ -134,6 +134,8 @@ export class CreditsStore {
             limits: noLimits,
             spentToday: 0,
             updatedAt: createdAt,
+            // Indexed as changed, so the reconciler checks new accounts (and their bonus) too.
+            ...keys.accountChanged(userId, createdAt, 'gsi2pk', 'gsi2sk'),
           },
           ConditionExpression: 'attribute_not_exists(pk)',
         },

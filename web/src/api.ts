@@ -1,0 +1,605 @@
+/**
+ * The typed client of the public HTTP API (see /docs). It keeps the session: the access token in
+ * memory, the refresh token in localStorage so a reload stays signed in. Access tokens are renewed
+ * shortly before they expire and once more after a 401; refresh tokens are single-use, so renewals
+ * are serialised (one at a time per tab, and across tabs through the Web Locks API) and always start
+ * from the token currently stored. Errors come back as `ApiError`, built from problem+json.
+ */
+
+// ---- Types of the API's resources (the OpenAPI document's schemas) -------------------------------
+
+export type Role = 'user' | 'admin';
+
+export interface Me {
+  id: string;
+  email: string;
+  role: Role;
+  balance: number;
+  createdAt: string;
+}
+
+export interface User {
+  id: string;
+  email: string;
+  role: Role;
+  createdAt: string;
+}
+
+export interface TokenPair {
+  accessToken: string;
+  tokenType: 'Bearer';
+  expiresIn: number;
+  refreshToken: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export interface Account {
+  balance: number;
+  updatedAt: string;
+  limits: { dailySpendCap: number | null; lowBalanceThreshold: number | null; webhookUrl: string | null };
+}
+
+export type LedgerKind = 'top_up' | 'grant' | 'charge' | 'refund';
+
+export interface LedgerEntry {
+  id: string;
+  kind: LedgerKind;
+  amount: number;
+  balanceAfter: number;
+  predictionId?: string;
+  batchId?: string;
+  reason?: string;
+  createdAt: string;
+}
+
+export interface BalanceChange {
+  transaction: LedgerEntry;
+  balance: number;
+}
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  prefix: string;
+  createdAt: string;
+}
+
+export interface ApiKeyCreated extends ApiKey {
+  key: string;
+}
+
+export interface TensorSpec {
+  name: string;
+  type: string;
+  /** null marks a dynamic dimension (the batch dimension N). */
+  shape: (number | null)[];
+}
+
+export type ModelStatus = 'pending_upload' | 'active' | 'invalid' | 'retired';
+
+export interface Model {
+  id: string;
+  name: string;
+  version: number;
+  description: string;
+  price: number;
+  status: ModelStatus;
+  statusReason?: string;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  sha256?: string;
+  sizeBytes?: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface PresignedUpload {
+  url: string;
+  method: 'PUT';
+  headers: Record<string, string>;
+}
+
+export type Tensor = number | boolean | Tensor[];
+
+export interface PredictionResult {
+  id: string;
+  modelId: string;
+  modelVersion: number;
+  outputs: Record<string, unknown>;
+  rows: number;
+  cost: number;
+  balance: number;
+  createdAt: string;
+}
+
+export interface Prediction {
+  id: string;
+  modelId: string;
+  modelName: string;
+  modelVersion: number;
+  status: 'succeeded' | 'failed';
+  rows: number;
+  cost: number;
+  outputs?: Record<string, unknown>;
+  error?: { code: string; message: string };
+  latencyMs: number;
+  createdAt: string;
+  refundedAt?: string;
+}
+
+export type BatchFormat = 'csv' | 'jsonl';
+export type BatchStatus = 'awaiting_upload' | 'queued' | 'running' | 'succeeded' | 'failed';
+
+export interface Batch {
+  id: string;
+  modelId: string;
+  modelName: string;
+  modelVersion: number;
+  format: BatchFormat;
+  status: BatchStatus;
+  statusReason?: string;
+  rows: number | null;
+  processed: number;
+  succeeded: number;
+  failed: number;
+  cost: number;
+  results?: { url: string };
+  createdAt: string;
+  finishedAt?: string;
+}
+
+export interface UsageCounts {
+  predictions: number;
+  failed: number;
+  credits: number;
+}
+
+export interface UsageItem extends UsageCounts {
+  period?: string;
+  modelId?: string;
+  modelName?: string;
+}
+
+export interface Usage {
+  from?: string;
+  to?: string;
+  items: UsageItem[];
+  totals: UsageCounts;
+}
+
+export interface ModelStats extends UsageCounts {
+  modelId: string;
+  modelName?: string;
+  modelVersion?: number;
+  errorRate?: number;
+  p50LatencyMs?: number | null;
+  p95LatencyMs?: number | null;
+}
+
+export interface DayStats extends UsageCounts {
+  period: string;
+  creditsAdded?: number;
+  activeUsers?: number;
+}
+
+export interface UserStats extends UsageCounts {
+  userId: string;
+  email?: string | null;
+}
+
+/** Service-wide statistics over a date range. */
+export interface AdminStats {
+  from?: string;
+  to?: string;
+  users: number;
+  activeUsers: number;
+  predictions: number;
+  failed: number;
+  creditsCharged: number;
+  creditsAdded: number;
+  errorRate: number;
+  byModel: ModelStats[];
+  byDay: DayStats[];
+  topUsers: UserStats[];
+}
+
+// ---- Errors ---------------------------------------------------------------------------------------
+
+export interface FieldProblem {
+  path: string;
+  message: string;
+}
+
+/** RFC 9457 problem details, as the API answers every error. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  errors?: FieldProblem[];
+  requestId?: string;
+}
+
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  readonly status: number;
+  readonly problem: Problem;
+
+  constructor(problem: Problem, options?: { cause?: unknown }) {
+    super(problem.detail || problem.title, options);
+    this.status = problem.status;
+    this.problem = problem;
+  }
+
+  /** The problem type's slug, e.g. `insufficient-credits`; `network` when the service was not reached. */
+  get code(): string {
+    return this.problem.type.split('/').pop() ?? this.problem.type;
+  }
+
+  /** Messages per field, keyed by the JSON pointer without its leading slash (`/email` → `email`). */
+  get fieldErrors(): Record<string, string> {
+    const byField: Record<string, string> = {};
+    for (const { path, message } of this.problem.errors ?? []) {
+      const field = path.replace(/^\//, '').replaceAll('/', '.');
+      byField[field] = byField[field] ? `${byField[field]}; ${message}` : message;
+    }
+    return byField;
+  }
+}
+
+/** Turns anything thrown into an ApiError, so views have one shape to show. */
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new ApiError(
+    { type: '/problems/client-error', title: 'Something went wrong', status: 0, detail: message },
+    { cause: error },
+  );
+}
+
+/** A problem found before anything was sent (the same shape as the API's validation errors). */
+export function invalidInput(
+  errors: FieldProblem[],
+  detail = 'Please correct the fields marked below.',
+): ApiError {
+  return new ApiError({
+    type: '/problems/validation-failed',
+    title: 'Check your input',
+    status: 400,
+    detail,
+    errors,
+  });
+}
+
+async function problemOf(response: Response): Promise<ApiError> {
+  const contentType = response.headers.get('content-type') ?? '';
+  let body: unknown;
+  try {
+    body = contentType.includes('json') ? await response.json() : await response.text();
+  } catch {
+    body = undefined;
+  }
+  if (body && typeof body === 'object' && 'status' in body && 'title' in body) {
+    const problem = body as Problem;
+    return new ApiError({ ...problem, detail: problem.detail ?? problem.title });
+  }
+  // API Gateway's own answers (its throttling and payload limits) are `{message}`, not problem+json.
+  const message =
+    body && typeof body === 'object' && 'message' in body ? String(body.message) : response.statusText;
+  return new ApiError({
+    type: response.status === 429 ? '/problems/rate-limited' : '/problems/http-error',
+    title: message || `HTTP ${response.status}`,
+    status: response.status,
+    detail: message || `The service answered ${response.status}.`,
+  });
+}
+
+function networkError(cause: unknown): ApiError {
+  return new ApiError(
+    {
+      type: '/problems/network',
+      title: 'The service could not be reached',
+      status: 0,
+      detail: 'The service could not be reached. Check your connection and try again.',
+    },
+    { cause },
+  );
+}
+
+// ---- Session --------------------------------------------------------------------------------------
+
+const REFRESH_TOKEN_KEY = 'credit-predictions.refresh-token';
+/** Renew the access token when it has less than this left, so a request never races its expiry. */
+const RENEW_MARGIN_MS = 30_000;
+
+interface AccessToken {
+  value: string;
+  expiresAt: number;
+}
+
+let access: AccessToken | null = null;
+let renewal: Promise<string> | null = null;
+/** Why a session ended: the user signed out here, in another tab, or the service stopped accepting it. */
+export type SessionEnd = 'signed-out' | 'elsewhere' | 'expired';
+const sessionListeners = new Set<(signedIn: boolean, ended?: SessionEnd) => void>();
+
+function storedRefreshToken(): string | null {
+  try {
+    return localStorage.getItem(REFRESH_TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+function keep(pair: TokenPair) {
+  access = { value: pair.accessToken, expiresAt: Date.now() + pair.expiresIn * 1000 };
+  localStorage.setItem(REFRESH_TOKEN_KEY, pair.refreshToken);
+}
+
+function forget(reason: SessionEnd) {
+  const wasSignedIn = storedRefreshToken() !== null || access !== null;
+  access = null;
+  localStorage.removeItem(REFRESH_TOKEN_KEY);
+  if (wasSignedIn) for (const listener of sessionListeners) listener(false, reason);
+}
+
+async function postJson(path: string, body: unknown): Promise<Response> {
+  try {
+    return await fetch(path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(body),
+    });
+  } catch (error) {
+    throw networkError(error);
+  }
+}
+
+async function withRefreshLock<T>(work: () => Promise<T>): Promise<T> {
+  if (typeof navigator !== 'undefined' && navigator.locks)
+    return navigator.locks.request('credit-predictions.token-refresh', work);
+  return work();
+}
+
+/** Exchanges the stored refresh token for a new pair; signs out when it is no longer accepted. */
+function renew(): Promise<string> {
+  renewal ??= withRefreshLock(async () => {
+    const refreshToken = storedRefreshToken();
+    if (!refreshToken) {
+      forget('elsewhere');
+      throw signedOutError();
+    }
+    const response = await postJson('/v1/tokens', { refreshToken });
+    if (response.status === 401 || response.status === 400) {
+      forget('expired');
+      throw signedOutError();
+    }
+    if (!response.ok) throw await problemOf(response);
+    const pair = (await response.json()) as TokenPair;
+    keep(pair);
+    return pair.accessToken;
+  }).finally(() => {
+    renewal = null;
+  });
+  return renewal;
+}
+
+function signedOutError(): ApiError {
+  return new ApiError({
+    type: '/problems/unauthorized',
+    title: 'Signed out',
+    status: 401,
+    detail: 'Your session has ended. Please sign in again.',
+  });
+}
+
+async function accessToken(): Promise<string> {
+  if (access && access.expiresAt - Date.now() > RENEW_MARGIN_MS) return access.value;
+  return renew();
+}
+
+// Another tab signing out (the refresh token removed) signs this one out too.
+if (typeof window !== 'undefined') {
+  window.addEventListener('storage', (event) => {
+    if (event.key === REFRESH_TOKEN_KEY && event.newValue === null) forget('elsewhere');
+  });
+}
+
+export const session = {
+  /** True when a refresh token is kept (the session may still turn out to have ended). */
+  get active(): boolean {
+    return storedRefreshToken() !== null;
+  },
+
+  onChange(listener: (signedIn: boolean, ended?: SessionEnd) => void): () => void {
+    sessionListeners.add(listener);
+    return () => sessionListeners.delete(listener);
+  },
+
+  async signIn(email: string, password: string): Promise<void> {
+    const response = await postJson('/v1/tokens', { email, password });
+    if (!response.ok) throw await problemOf(response);
+    keep((await response.json()) as TokenPair);
+    for (const listener of sessionListeners) listener(true);
+  },
+
+  async register(email: string, password: string): Promise<User> {
+    const response = await postJson('/v1/users', { email, password });
+    if (!response.ok) throw await problemOf(response);
+    return (await response.json()) as User;
+  },
+
+  /** Revokes the refresh token's family, then forgets the session even if the service was unreachable. */
+  async signOut(): Promise<void> {
+    const refreshToken = storedRefreshToken();
+    try {
+      if (refreshToken) await postJson('/v1/tokens/revoke', { refreshToken });
+    } finally {
+      forget('signed-out');
+    }
+  },
+};
+
+// ---- Requests -------------------------------------------------------------------------------------
+
+type Query = Record<string, string | number | undefined | null>;
+
+interface RequestOptions {
+  body?: unknown;
+  query?: Query;
+  headers?: Record<string, string>;
+}
+
+function withQuery(path: string, query?: Query): string {
+  if (!query) return path;
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query))
+    if (value !== undefined && value !== null && value !== '') params.set(name, String(value));
+  const search = params.toString();
+  return search ? `${path}?${search}` : path;
+}
+
+async function request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+  const url = withQuery(path, options.query);
+  const send = async (token: string) => {
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      authorization: `Bearer ${token}`,
+      ...options.headers,
+    };
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    try {
+      return await fetch(url, {
+        method,
+        headers,
+        ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+      });
+    } catch (error) {
+      throw networkError(error);
+    }
+  };
+  let response = await send(await accessToken());
+  // The access token may have been revoked or the signing key rotated: renew once and retry.
+  if (response.status === 401) response = await send(await renew());
+  if (!response.ok) throw await problemOf(response);
+  if (response.status === 204) return undefined as T;
+  return (await response.json()) as T;
+}
+
+/** A fresh key for one user action, so a retried request is charged once. */
+export function idempotencyKey(): string {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join(
+    '',
+  );
+}
+
+const enc = encodeURIComponent;
+
+export const api = {
+  me: () => request<Me>('GET', '/v1/users/me'),
+  account: () => request<Account>('GET', '/v1/account'),
+  topUp: (amount: number, key = idempotencyKey()) =>
+    request<BalanceChange>('POST', '/v1/account/top-ups', {
+      body: { amount },
+      headers: { 'idempotency-key': key },
+    }),
+  transactions: (query: { limit?: number; cursor?: string | null; kind?: LedgerKind | '' }) =>
+    request<Page<LedgerEntry>>('GET', '/v1/account/transactions', { query }),
+
+  apiKeys: () => request<Page<ApiKey>>('GET', '/v1/api-keys'),
+  createApiKey: (name: string) => request<ApiKeyCreated>('POST', '/v1/api-keys', { body: { name } }),
+  deleteApiKey: (id: string) => request<void>('DELETE', `/v1/api-keys/${enc(id)}`),
+
+  models: (query: { limit?: number; cursor?: string | null } = {}) =>
+    request<Page<Model>>('GET', '/v1/models', { query }),
+  /** Every page of the model list (it is short: one record per version). */
+  async allModels(): Promise<Model[]> {
+    const all: Model[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Page<Model> = await api.models({ limit: 100, cursor });
+      all.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor);
+    return all;
+  },
+  model: (ref: string) => request<Model>('GET', `/v1/models/${enc(ref)}`),
+  createModel: (body: { name: string; description: string; price: number }) =>
+    request<{ model: Model; upload: PresignedUpload }>('POST', '/v1/models', { body }),
+  updateModel: (id: string, body: { price?: number; description?: string; status?: 'active' | 'retired' }) =>
+    request<Model>('PATCH', `/v1/models/${enc(id)}`, { body }),
+
+  predict: (modelRef: string, inputs: Record<string, Tensor>, key = idempotencyKey()) =>
+    request<PredictionResult>('POST', `/v1/models/${enc(modelRef)}/predictions`, {
+      body: { inputs },
+      headers: { 'idempotency-key': key },
+    }),
+  predictions: (query: { limit?: number; cursor?: string | null; modelId?: string }) =>
+    request<Page<Prediction>>('GET', '/v1/predictions', { query }),
+
+  createBatch: (body: { modelId: string; format: BatchFormat }) =>
+    request<{ id: string; status: BatchStatus; upload: PresignedUpload; batch: Batch }>(
+      'POST',
+      '/v1/batches',
+      {
+        body,
+      },
+    ),
+  batch: (id: string) => request<Batch>('GET', `/v1/batches/${enc(id)}`),
+  batches: (query: { limit?: number; cursor?: string | null } = {}) =>
+    request<Page<Batch>>('GET', '/v1/batches', { query }),
+
+  usage: (query: { from?: string; to?: string; groupBy: 'day' | 'model' }) =>
+    request<Usage>('GET', '/v1/usage', { query }),
+
+  adminStats: (query: { from?: string; to?: string } = {}) =>
+    request<AdminStats>('GET', '/v1/admin/stats', { query }),
+  grant: (userId: string, amount: number, reason: string, key = idempotencyKey()) =>
+    request<BalanceChange>('POST', `/v1/admin/users/${enc(userId)}/grants`, {
+      body: { amount, reason },
+      headers: { 'idempotency-key': key },
+    }),
+};
+
+// ---- Uploads --------------------------------------------------------------------------------------
+
+/**
+ * PUTs a file to a presigned URL with the headers the API gave. XMLHttpRequest rather than fetch,
+ * because only it reports upload progress.
+ */
+export function uploadFile(
+  upload: PresignedUpload,
+  file: Blob,
+  onProgress: (fraction: number) => void = () => {},
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(upload.method, upload.url);
+    for (const [name, value] of Object.entries(upload.headers)) xhr.setRequestHeader(name, value);
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable && event.total > 0) onProgress(event.loaded / event.total);
+    };
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        onProgress(1);
+        resolve();
+      } else {
+        reject(
+          new ApiError({
+            type: '/problems/upload-failed',
+            title: 'The upload failed',
+            status: xhr.status,
+            detail: `The storage service refused the file (HTTP ${xhr.status}). Try again.`,
+          }),
+        );
+      }
+    };
+    xhr.onerror = () => reject(networkError(new Error('upload failed')));
+    xhr.send(file);
+  });
+}

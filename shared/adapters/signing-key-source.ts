@@ -1,6 +1,6 @@
 /** Loads the signing key material once per container: Secrets Manager in AWS, a local file in development. */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type SigningKeys, signingKeysFrom } from '../auth/signing-keys.ts';
@@ -15,14 +15,18 @@ async function localKeyFile(path: string): Promise<string> {
   }
   await mkdir(dirname(path), { recursive: true });
   const material = JSON.stringify({ current: randomBytes(32).toString('base64url') });
+  // Written whole to a temporary file, then published with link(), which fails if the key exists:
+  // of processes starting together one key wins, and nobody ever reads a half-written file.
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(temporary, material, { mode: 0o600 });
   try {
-    // 'wx': when two processes start at once, one writes and the other reads what it wrote.
-    await writeFile(path, material, { flag: 'wx', mode: 0o600 });
+    await link(temporary, path);
     return material;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    await new Promise((r) => setTimeout(r, 50));
     return readFile(path, 'utf8');
+  } finally {
+    await unlink(temporary).catch(() => undefined);
   }
 }
 

@@ -518,20 +518,28 @@ describe('roles', () => {
 });
 
 describe('GET /v1/users/me', () => {
-  it('answers {id, email, role, balance, createdAt} for the caller', async () => {
+  it('answers {id, email, role, balance, createdAt} and the recent notifications for the caller', async () => {
     const email = uniqueEmail('me');
     const password = newPassword();
     const created = await api().post('/v1/users', { email, password });
     const user = await signIn(local.url, email, password);
     const me = await user.api.get('/v1/users/me');
     expect(me.status).toBe(200);
-    expect(Object.keys(me.body).sort()).toEqual(['balance', 'createdAt', 'email', 'id', 'role']);
+    expect(Object.keys(me.body).sort()).toEqual([
+      'balance',
+      'createdAt',
+      'email',
+      'id',
+      'notifications',
+      'role',
+    ]);
     expect(me.body).toEqual({
       id: created.body.id,
       email,
       role: 'user',
       balance: expect.any(Number),
       createdAt: created.body.createdAt,
+      notifications: [],
     });
     expect(Number.isInteger(me.body.balance)).toBe(true);
     // The balance is the account's (the signup bonus, in dev).

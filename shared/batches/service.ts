@@ -61,6 +61,13 @@ export interface RunContext {
   remainingMs(): number;
 }
 
+/** Where a run is: the checkpoint it will save, and whether its next chunk may have been settled by an earlier run. */
+type RunState = BatchCheckpoint & { mayBeSettled: boolean };
+
+function checkpointOf({ mayBeSettled: _, ...checkpoint }: RunState): BatchCheckpoint {
+  return checkpoint;
+}
+
 /** Another run holds the batch; the message should come back later. */
 export class BatchBusyError extends Error {
   override name = 'BatchBusyError';
@@ -281,7 +288,7 @@ export class BatchService {
     }
 
     const checkpoint = batch.checkpoint ?? emptyCheckpoint();
-    const state: BatchCheckpoint = { ...checkpoint };
+    const state: RunState = { ...checkpoint, mayBeSettled: true };
     const writer = this.files.startSegment(
       segmentKey(userId, batchId, state.segments),
       contentTypes[batch.format],
@@ -313,7 +320,7 @@ export class BatchService {
       await writer.finish();
       state.segments += 1;
       if (stoppedEarly) {
-        await this.batches.saveCheckpoint(userId, batchId, state, this.progressOf(state));
+        await this.batches.saveCheckpoint(userId, batchId, checkpointOf(state), this.progressOf(state));
         await this.batches.release(userId, batchId, context.owner);
         await this.queue.continueLater(userId, batchId);
         return state.rowsDone - checkpoint.rowsDone;
@@ -321,7 +328,7 @@ export class BatchService {
       const segments = Array.from({ length: state.segments }, (_, i) => segmentKey(userId, batchId, i));
       const finalKey = resultsKey(userId, batchId, batch.format);
       await this.files.assemble(segments, finalKey, contentTypes[batch.format]);
-      await this.batches.saveCheckpoint(userId, batchId, state, this.progressOf(state));
+      await this.batches.saveCheckpoint(userId, batchId, checkpointOf(state), this.progressOf(state));
       await this.batches.finish(userId, batchId, {
         status: 'succeeded',
         resultsKey: finalKey,
@@ -366,12 +373,7 @@ export class BatchService {
   }
 
   /** Predicts one chunk, charges its successful rows once, and returns its result lines. */
-  private async processChunk(
-    batch: Batch,
-    model: Model,
-    state: BatchCheckpoint,
-    rows: RawRow[],
-  ): Promise<string> {
+  private async processChunk(batch: Batch, model: Model, state: RunState, rows: RawRow[]): Promise<string> {
     const chunkIndex = state.nextChunk;
     const firstRow = state.rowsDone + 1;
     const results: (RowResult | undefined)[] = new Array(rows.length);
@@ -438,7 +440,7 @@ export class BatchService {
     batch: Batch,
     chunkIndex: number,
     wanted: number,
-    state: BatchCheckpoint,
+    state: RunState,
     chunkRows: number,
   ): Promise<number> {
     const advance = (paid: number) => {
@@ -469,8 +471,12 @@ export class BatchService {
     const requestHash = fingerprint({ batch: batch.id, chunk: chunkIndex });
 
     // A chunk redone after a crash or a redelivery was settled by an earlier run: reuse its outcome.
-    const settled = await this.credits.getChangeRecord(batch.userId, idempotencyId);
-    if (settled) return advance(Number(settled.rowsCharged ?? 0));
+    // Chunks are settled in order, so once one is new, the rest of this run is new too.
+    if (state.mayBeSettled) {
+      const settled = await this.credits.getChangeRecord(batch.userId, idempotencyId);
+      if (settled) return advance(Number(settled.rowsCharged ?? 0));
+      state.mayBeSettled = false;
+    }
 
     const settleWithoutCharge = async (paid: number) => {
       try {

@@ -59,6 +59,7 @@ class StaleModelError extends Error {}
 export class PredictionService {
   private readonly limiter: RateLimiter;
   private readonly modelCache = new Map<string, { model: Model; until: number }>();
+  private readonly lookups = new Map<string, Promise<Model | undefined>>();
 
   constructor(
     private readonly models: ModelLookup,
@@ -78,7 +79,13 @@ export class PredictionService {
   private async resolve(reference: string, fresh = false): Promise<Model> {
     const cached = this.modelCache.get(reference);
     if (!fresh && cached && cached.until > Date.now()) return cached.model;
-    const model = await this.models.findActive(reference);
+    // Concurrent requests for the same reference share one lookup.
+    let lookup = fresh ? undefined : this.lookups.get(reference);
+    if (!lookup) {
+      lookup = this.models.findActive(reference).finally(() => this.lookups.delete(reference));
+      this.lookups.set(reference, lookup);
+    }
+    const model = await lookup;
     if (!model) {
       this.modelCache.delete(reference);
       throw new NotFoundError(`There is no active model "${reference}".`);

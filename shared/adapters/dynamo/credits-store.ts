@@ -37,6 +37,7 @@ import {
 import { ConflictError, NotFoundError, TransactionConditionFailedError } from '../../domain/errors.ts';
 import { cancellationReasons } from './errors.ts';
 import { epochSeconds, keys } from './keys.ts';
+import { queryAll } from './query.ts';
 
 type TransactItem = NonNullable<
   ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']
@@ -517,20 +518,13 @@ export class CreditsStore {
   async accountsChangedSince(since: string): Promise<string[]> {
     const users = new Set<string>();
     for (let shard = 0; shard < keys.accountShards; shard++) {
-      let start: Record<string, unknown> | undefined;
-      do {
-        const page = await this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            IndexName: 'gsi2',
-            KeyConditionExpression: 'gsi2pk = :pk AND gsi2sk >= :since',
-            ExpressionAttributeValues: { ':pk': `ACCOUNTS#${shard}`, ':since': since },
-            ExclusiveStartKey: start,
-          }),
-        );
-        for (const item of page.Items ?? []) users.add(String(item.userId));
-        start = page.LastEvaluatedKey;
-      } while (start);
+      const items = await queryAll(this.client, {
+        TableName: this.tableName,
+        IndexName: 'gsi2',
+        KeyConditionExpression: 'gsi2pk = :pk AND gsi2sk >= :since',
+        ExpressionAttributeValues: { ':pk': `ACCOUNTS#${shard}`, ':since': since },
+      });
+      for (const item of items) users.add(String(item.userId));
     }
     return [...users];
   }
@@ -559,22 +553,13 @@ export class CreditsStore {
 
   /** Every ledger entry of a user, oldest first (for reconciliation). */
   async allLedgerEntries(userId: string): Promise<LedgerEntry[]> {
-    const entries: LedgerEntry[] = [];
-    let exclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': keys.account(userId).pk, ':prefix': keys.ledgerPrefix },
-          ExclusiveStartKey: exclusiveStartKey,
-          ConsistentRead: true,
-        }),
-      );
-      entries.push(...(page.Items ?? []).map(toEntry));
-      exclusiveStartKey = page.LastEvaluatedKey;
-    } while (exclusiveStartKey);
-    return entries;
+    const items = await queryAll(this.client, {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': keys.account(userId).pk, ':prefix': keys.ledgerPrefix },
+      ConsistentRead: true,
+    });
+    return items.map(toEntry);
   }
 }
 

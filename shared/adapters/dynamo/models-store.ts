@@ -10,6 +10,7 @@ import type { Model, ModelStatus } from '../../domain/models.ts';
 import type { ModelRepository, ModelUpdate } from '../../models/ports.ts';
 import { isConditionalCheckFailed } from './errors.ts';
 import { keys } from './keys.ts';
+import { queryAll } from './query.ts';
 
 const MODEL_FIELDS = [
   'id',
@@ -76,23 +77,14 @@ export class DynamoModelRepository implements ModelRepository {
   }
 
   async versions(name: string): Promise<Model[]> {
-    const models: Model[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: 'gsi2',
-          KeyConditionExpression: 'gsi2pk = :pk',
-          ExpressionAttributeValues: { ':pk': keys.modelNameIndex(name, 0).gsi2pk },
-          ScanIndexForward: false,
-          ExclusiveStartKey: start,
-        }),
-      );
-      models.push(...(page.Items ?? []).map(toModel));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return models;
+    const items = await queryAll(this.client, {
+      TableName: this.tableName,
+      IndexName: 'gsi2',
+      KeyConditionExpression: 'gsi2pk = :pk',
+      ExpressionAttributeValues: { ':pk': keys.modelNameIndex(name, 0).gsi2pk },
+      ScanIndexForward: false,
+    });
+    return items.map(toModel);
   }
 
   async list(options: {

@@ -5,7 +5,7 @@
  * single hot item, and no report scans the table.
  */
 import { createHash } from 'node:crypto';
-import { BatchGetCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   latencyBucket,
   latencyBuckets,
@@ -14,6 +14,7 @@ import {
   type UsageRecord,
 } from '../../domain/usage.ts';
 import { keys } from './keys.ts';
+import { queryAll } from './query.ts';
 
 export const STAT_SHARDS = 8;
 
@@ -94,33 +95,22 @@ export class DynamoUsageStore {
   }
 
   async userUsage(userId: string, from: string, to: string): Promise<UsageRecord[]> {
-    const records: UsageRecord[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-          ExpressionAttributeValues: {
-            ':pk': keys.userProfile(userId).pk,
-            ':from': `${keys.userUsagePrefix}${from}`,
-            ':to': `${keys.userUsagePrefix}${to}#\uffff`,
-          },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        records.push({
-          day: String(item.day),
-          modelId: String(item.modelId),
-          predictions: Number(item.predictions ?? 0),
-          failed: Number(item.failed ?? 0),
-          credits: Number(item.credits ?? 0),
-        });
-      }
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return records;
+    const items = await queryAll(this.client, {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+      ExpressionAttributeValues: {
+        ':pk': keys.userProfile(userId).pk,
+        ':from': `${keys.userUsagePrefix}${from}`,
+        ':to': `${keys.userUsagePrefix}${to}#\uffff`,
+      },
+    });
+    return items.map((item) => ({
+      day: String(item.day),
+      modelId: String(item.modelId),
+      predictions: Number(item.predictions ?? 0),
+      failed: Number(item.failed ?? 0),
+      credits: Number(item.credits ?? 0),
+    }));
   }
 
   async userCount(): Promise<number> {
@@ -143,23 +133,14 @@ export class DynamoUsageStore {
 
   async dayStats(days: string[]): Promise<DayStats[]> {
     const shards = days.flatMap((day) => Array.from({ length: STAT_SHARDS }, (_, shard) => ({ day, shard })));
-    const pages = await inBatches(shards, 16, async ({ day, shard }) => {
-      const items: Record<string, unknown>[] = [];
-      let start: Record<string, unknown> | undefined;
-      do {
-        const page = await this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': keys.dayShard(day, shard) },
-            ExclusiveStartKey: start,
-          }),
-        );
-        items.push(...(page.Items ?? []));
-        start = page.LastEvaluatedKey;
-      } while (start);
-      return { day, items };
-    });
+    const pages = await inBatches(shards, 16, async ({ day, shard }) => ({
+      day,
+      items: await queryAll(this.client, {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.dayShard(day, shard) },
+      }),
+    }));
     const byDay = new Map<string, DayStats>(
       days.map((day) => [day, { day, users: new Map(), models: new Map(), creditsAdded: 0 }]),
     );

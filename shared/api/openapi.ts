@@ -1,5 +1,6 @@
 /** Generates the OpenAPI 3.1 document from the route table and the zod schemas that validate requests. */
 import { OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from '@asteasolutions/zod-to-openapi';
+import { problemTitles } from '../domain/errors.ts';
 import { type RouteDefinition, routes } from './routes.ts';
 import { ProblemSchema } from './schemas.ts';
 
@@ -63,8 +64,18 @@ export function openApiDocument(): OpenApiDocument {
     info: {
       title: 'Credit predictions API',
       version: '1.0.0',
-      description:
-        'Run predictions on ONNX models and pay per successful prediction with credits. Errors are RFC 9457 problem details.',
+      description: [
+        'Run predictions on ONNX models and pay per successful prediction with credits.',
+        '',
+        'Authenticate with `Authorization: Bearer <access token or API key>`. Money is integer credits.',
+        'Lists take `?limit=` (1..100) and `?cursor=` and answer `{items, nextCursor}`, newest first.',
+        '',
+        'Errors are RFC 9457 problem details (`application/problem+json`): `{type, title, status, detail, errors?}`,',
+        'where `errors[]` names each offending field (a JSON pointer into the body, or `query.x` / `path.x` / `header.x`).',
+        'The `type` is one of:',
+        '',
+        ...Object.entries(problemTitles).map(([code, title]) => `- \`/problems/${code}\`: ${title}`),
+      ].join('\n'),
     },
     servers: [{ url: '/' }],
   });

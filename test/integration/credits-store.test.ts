@@ -10,10 +10,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreditsStore } from '../../shared/adapters/dynamo/credits-store.ts';
-import {
-  ConflictError,
-  TransactionConditionFailedError as ExtraConditionFailedError,
-} from '../../shared/domain/errors.ts';
+import { ConflictError, TransactionConditionFailedError } from '../../shared/domain/errors.ts';
 import { type SignedInUser, signUp } from '../support/api.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { useReconciler } from '../support/reconcile.ts';
@@ -169,8 +166,8 @@ describe('the credits store', () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(error).toBeInstanceOf(ExtraConditionFailedError);
-    expect((error as ExtraConditionFailedError).index).toBe(0);
+    expect(error).toBeInstanceOf(TransactionConditionFailedError);
+    expect((error as TransactionConditionFailedError).index).toBe(0);
 
     const after = await ledger.read(user.id);
     expect(after.account).toEqual(before.account);
@@ -184,7 +181,7 @@ describe('the credits store', () => {
         { ...change, kind: 'charge', amount: -1, idempotencyId: `${change.idempotencyId}-debit` },
         { with: [failing] },
       ),
-    ).rejects.toBeInstanceOf(ExtraConditionFailedError);
+    ).rejects.toBeInstanceOf(TransactionConditionFailedError);
     expect((await ledger.read(user.id)).entries).toHaveLength(before.entries.length);
 
     const retried = await store.apply(change);

@@ -562,6 +562,3 @@ export class CreditsStore {
     return items.map(toEntry);
   }
 }
-
-/** @deprecated use TransactionConditionFailedError from the domain errors. */
-export { TransactionConditionFailedError as ExtraConditionFailedError };

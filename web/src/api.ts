@@ -5,6 +5,8 @@
  * are serialised (one at a time per tab, and across tabs through the Web Locks API) and always start
  * from the token currently stored. Errors come back as `ApiError`, built from problem+json.
  */
+import type { z } from 'zod';
+import type { BatchSchema, ModelSchema, TensorSpecSchema } from '../../shared/api/schemas.ts';
 
 // ---- Types of the API's resources (the OpenAPI document's schemas) -------------------------------
 
@@ -72,30 +74,11 @@ export interface ApiKeyCreated extends ApiKey {
   key: string;
 }
 
-export interface TensorSpec {
-  name: string;
-  type: string;
-  /** null marks a dynamic dimension (the batch dimension N). */
-  shape: (number | null)[];
-}
-
-export type ModelStatus = 'pending_upload' | 'active' | 'invalid' | 'retired';
-
-export interface Model {
-  id: string;
-  name: string;
-  version: number;
-  description: string;
-  price: number;
-  status: ModelStatus;
-  statusReason?: string;
-  inputs: TensorSpec[];
-  outputs: TensorSpec[];
-  sha256?: string;
-  sizeBytes?: number;
-  createdAt: string;
-  updatedAt: string;
-}
+// The wire types come from the zod schemas that validate and document the API (types only: no
+// server code reaches the browser bundle).
+export type TensorSpec = z.infer<typeof TensorSpecSchema>;
+export type Model = z.infer<typeof ModelSchema>;
+export type ModelStatus = Model['status'];
 
 export interface PresignedUpload {
   url: string;
@@ -132,25 +115,8 @@ export interface Prediction {
 }
 
 export type BatchFormat = 'csv' | 'jsonl';
-export type BatchStatus = 'awaiting_upload' | 'queued' | 'running' | 'succeeded' | 'failed';
-
-export interface Batch {
-  id: string;
-  modelId: string;
-  modelName: string;
-  modelVersion: number;
-  format: BatchFormat;
-  status: BatchStatus;
-  statusReason?: string;
-  rows: number | null;
-  processed: number;
-  succeeded: number;
-  failed: number;
-  cost: number;
-  results?: { url: string };
-  createdAt: string;
-  finishedAt?: string;
-}
+export type Batch = z.infer<typeof BatchSchema>;
+export type BatchStatus = Batch['status'];
 
 export interface UsageCounts {
   predictions: number;

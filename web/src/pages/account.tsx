@@ -19,6 +19,7 @@ import {
   SelectField,
   TextField,
   useAsync,
+  useSubmit,
 } from '../components/ui.tsx';
 import { credits, ledgerKindLabel, signedCredits, when } from '../format.ts';
 import { setBalance, useMe } from '../state.ts';
@@ -232,24 +233,17 @@ function ApiKeys() {
   const keys = useAsync(() => api.apiKeys(), []);
   const [name, setName] = useState('');
   const [created, setCreated] = useState<ApiKeyCreated | null>(null);
-  const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
   const [confirming, setConfirming] = useState<string | null>(null);
-
-  const create = async (event: Event) => {
-    event.preventDefault();
-    setError(null);
-    setBusy(true);
-    try {
-      setCreated(await api.createApiKey(name.trim()));
-      setName('');
-      keys.reload();
-    } catch (failure) {
-      setError(toApiError(failure));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const {
+    busy,
+    error,
+    setError,
+    submit: create,
+  } = useSubmit(async () => {
+    setCreated(await api.createApiKey(name.trim()));
+    setName('');
+    keys.reload();
+  });
 
   const revoke = async (id: string) => {
     setError(null);

@@ -1,7 +1,7 @@
 /** Sign-in and registration. */
 import { useState } from 'preact/hooks';
-import { type ApiError, type SessionEnd, session, toApiError } from '../api.ts';
-import { Notice, PageHeading, ProblemAlert, TextField } from '../components/ui.tsx';
+import { type SessionEnd, session } from '../api.ts';
+import { Notice, PageHeading, ProblemAlert, TextField, useSubmit } from '../components/ui.tsx';
 import { Link } from '../router.ts';
 
 const endedMessages: Record<SessionEnd, string> = {
@@ -13,22 +13,10 @@ const endedMessages: Record<SessionEnd, string> = {
 export function SignInPage({ onSignedIn, ended }: { onSignedIn: () => Promise<void>; ended?: SessionEnd }) {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
-  const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await session.signIn(email.trim(), password);
-      await onSignedIn();
-    } catch (failure) {
-      setError(toApiError(failure));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSubmit(async () => {
+    await session.signIn(email.trim(), password);
+    await onSignedIn();
+  });
   const fields = error?.fieldErrors ?? {};
 
   return (
@@ -71,23 +59,11 @@ export function SignInPage({ onSignedIn, ended }: { onSignedIn: () => Promise<vo
 export function RegisterPage({ onSignedIn }: { onSignedIn: () => Promise<void> }) {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
-  const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await session.register(email.trim(), password);
-      await session.signIn(email.trim(), password);
-      await onSignedIn();
-    } catch (failure) {
-      setError(toApiError(failure));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSubmit(async () => {
+    await session.register(email.trim(), password);
+    await session.signIn(email.trim(), password);
+    await onSignedIn();
+  });
   const fields = error?.fieldErrors ?? {};
 
   return (

@@ -34,6 +34,7 @@ import {
   paidChunks,
   parseResultsCsv,
   predictSync,
+  queuedBatchRecord,
   toCsv,
   uploadFile,
 } from '../support/batches.ts';
@@ -256,23 +257,12 @@ describe('a run that crashes halfway and is run again', () => {
     await s3.send(
       new PutObjectCommand({ Bucket: local.stack.resources.batchBucket, Key: inputKey, Body: toCsv(rows) }),
     );
-    const batch: Batch = {
+    const batch = queuedBatchRecord(
       id,
-      userId: user.id,
-      modelId: model.id,
-      modelName: model.name,
-      modelVersion: model.version,
-      price: model.price,
-      format: 'csv',
-      status: 'queued',
-      rows: null,
-      processed: 0,
-      succeeded: 0,
-      failed: 0,
-      cost: 0,
+      user.id,
+      { id: model.id, modelName: model.name, modelVersion: model.version, price: model.price },
       inputKey,
-      createdAt: new Date().toISOString(),
-    };
+    );
     await new DynamoBatchRepository(dynamo, local.stack.resources.tableName).create(batch);
     return batch;
   }

@@ -24,6 +24,7 @@ import {
   irisRows,
   newUser,
   parseResultsCsv,
+  queuedBatchRecord,
   toCsv,
   uploadFile,
   useAwsClients,
@@ -258,23 +259,12 @@ describe('partial batch failure reporting', () => {
     const id = ulid();
     const inputKey = `staging/${user.id}/${id}.csv`;
     await aws.drop(inputKey, toCsv(rows));
-    const batch: Batch = {
+    const batch = queuedBatchRecord(
       id,
-      userId: user.id,
-      modelId: model.id,
-      modelName: model.name,
-      modelVersion: model.version,
-      price: model.price,
-      format: 'csv',
-      status: 'queued',
-      rows: null,
-      processed: 0,
-      succeeded: 0,
-      failed: 0,
-      cost: 0,
+      user.id,
+      { id: model.id, modelName: model.name, modelVersion: model.version, price: model.price },
       inputKey,
-      createdAt: new Date().toISOString(),
-    };
+    );
     await new DynamoBatchRepository(ledger.client(), local.stack.resources.tableName).create(batch);
     return batch;
   }

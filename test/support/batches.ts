@@ -8,6 +8,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { parse } from 'csv-parse/sync';
 import { afterAll, expect } from 'vitest';
+import type { Batch } from '../../shared/domain/batches.ts';
 import type { Api, SignedInUser } from './api.ts';
 import { signUp } from './api.ts';
 import type { StackHandle } from './local-stack.ts';
@@ -316,4 +317,30 @@ export async function expectChargedOnce(
 export function expectContiguous(indexes: Iterable<number>): void {
   const sorted = [...indexes].sort((a, b) => a - b);
   expect(sorted).toEqual(sorted.map((_, i) => i));
+}
+
+/** A batch record queued for the worker, as the API would write it, for tests that drive the service directly. */
+export function queuedBatchRecord(
+  id: string,
+  userId: string,
+  model: Pick<Batch, 'modelName' | 'modelVersion' | 'price'> & { id: string },
+  inputKey: string,
+): Batch {
+  return {
+    id,
+    userId,
+    modelId: model.id,
+    modelName: model.modelName,
+    modelVersion: model.modelVersion,
+    price: model.price,
+    format: 'csv',
+    status: 'queued',
+    rows: null,
+    processed: 0,
+    succeeded: 0,
+    failed: 0,
+    cost: 0,
+    inputKey,
+    createdAt: new Date().toISOString(),
+  };
 }

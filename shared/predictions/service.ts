@@ -107,11 +107,14 @@ export class PredictionService {
     const wait = this.limiter.take(principal.userId);
     if (wait > 0) throw new RateLimitedError('Too many predictions; slow down.', wait);
 
-    // Before anything recursive (the fingerprint's JSON.stringify) walks the inputs.
-    assertInputNesting(body.inputs);
-    const requestHash = fingerprint({ reference, inputs: body.inputs });
+    // The request's fingerprint only matters under an Idempotency-Key (the same key with another
+    // body is a 409); without one, the prediction's own id makes the charge unique.
     const idempotencyId = idempotencyKey ? `prediction#${idempotencyKey}` : undefined;
+    let requestHash = 'unkeyed';
     if (idempotencyId) {
+      // Before anything recursive (the fingerprint's JSON.stringify) walks the inputs.
+      assertInputNesting(body.inputs);
+      requestHash = fingerprint({ reference, inputs: body.inputs });
       const previous = await this.credits.getChangeRecord(principal.userId, idempotencyId);
       if (previous) return this.replay(previous, requestHash);
     }

@@ -9,7 +9,12 @@ export interface StackHandle {
 }
 
 export function useLocalStack(
-  options: { environment?: Record<string, string>; visibilityTimeoutSeconds?: number } = {},
+  options: {
+    environment?: Record<string, string>;
+    visibilityTimeoutSeconds?: number;
+    /** Receives the gateway's one-line summary of each request, as `npm run dev` prints it. */
+    onRequest?: (line: string) => void;
+  } = {},
 ): StackHandle {
   let stack: LocalStack | undefined;
   beforeAll(async () => {
@@ -19,6 +24,7 @@ export function useLocalStack(
       prefix: `t${randomBytes(4).toString('hex')}`,
       visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 5,
       ...(options.environment ? { environment: options.environment } : {}),
+      ...(options.onRequest ? { onRequest: options.onRequest } : {}),
     });
   });
   afterAll(async () => {

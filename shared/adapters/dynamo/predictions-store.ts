@@ -1,5 +1,5 @@
 /** Prediction records in DynamoDB: under the user (own listing), indexed by id (admin refunds). */
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Prediction } from '../../domain/predictions.ts';
 import type { PredictionRepository } from '../../predictions/ports.ts';
 import { epochSeconds, keys } from './keys.ts';
@@ -49,12 +49,6 @@ export class DynamoPredictionRepository implements PredictionRepository {
         ConditionExpression: 'attribute_not_exists(pk)',
       },
     };
-  }
-
-  async record(prediction: Prediction, retentionSeconds: number): Promise<void> {
-    await this.client.send(
-      new PutCommand({ TableName: this.tableName, Item: this.item(prediction, retentionSeconds) }),
-    );
   }
 
   async get(userId: string, predictionId: string): Promise<Prediction | undefined> {

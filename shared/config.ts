@@ -23,8 +23,15 @@ const envSchema = z.object({
   SERVICE_NAME: z.string().min(1).default('credit-predictions'),
   LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
   AWS_REGION: z.string().min(1).default('us-east-1'),
-  /** Set for LocalStack or the embedded emulator; unset in AWS. */
+  /**
+   * Set for LocalStack or the embedded emulator; unset in AWS. The SDK's per-service variables win
+   * over the shared one, as they do in the SDK itself.
+   */
   AWS_ENDPOINT_URL: z.url().optional(),
+  AWS_ENDPOINT_URL_DYNAMODB: z.url().optional(),
+  AWS_ENDPOINT_URL_S3: z.url().optional(),
+  AWS_ENDPOINT_URL_SQS: z.url().optional(),
+  AWS_ENDPOINT_URL_SECRETS_MANAGER: z.url().optional(),
   TABLE_NAME: optionalName,
   MODELS_BUCKET: optionalName,
   BATCH_BUCKET: optionalName,
@@ -94,7 +101,13 @@ export interface Config {
   serviceName: string;
   logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
   region: string;
-  endpointUrl: string | undefined;
+  /** Per AWS service: an emulator's URL, or undefined for AWS itself. */
+  endpoints: {
+    dynamodb: string | undefined;
+    s3: string | undefined;
+    sqs: string | undefined;
+    secretsManager: string | undefined;
+  };
   resources: {
     tableName: string | undefined;
     modelsBucket: string | undefined;
@@ -163,7 +176,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     serviceName: e.SERVICE_NAME,
     logLevel: e.LOG_LEVEL,
     region: e.AWS_REGION,
-    endpointUrl: e.AWS_ENDPOINT_URL,
+    endpoints: {
+      dynamodb: e.AWS_ENDPOINT_URL_DYNAMODB ?? e.AWS_ENDPOINT_URL,
+      s3: e.AWS_ENDPOINT_URL_S3 ?? e.AWS_ENDPOINT_URL,
+      sqs: e.AWS_ENDPOINT_URL_SQS ?? e.AWS_ENDPOINT_URL,
+      secretsManager: e.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? e.AWS_ENDPOINT_URL,
+    },
     resources: {
       tableName: e.TABLE_NAME,
       modelsBucket: e.MODELS_BUCKET,

@@ -83,7 +83,7 @@ async function waitUntilUp(endpoint: string, child: ChildProcess, output: () => 
   throw new Error(`The local AWS emulator did not answer on ${endpoint} within 30 s:\n${output()}`);
 }
 
-async function portInUse(port: number): Promise<boolean> {
+export async function portInUse(port: number): Promise<boolean> {
   return new Promise((resolvePort) => {
     const server = createServer();
     server.once('error', () => resolvePort(true));

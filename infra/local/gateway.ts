@@ -1,16 +1,16 @@
 /**
  * The local stand-in for API Gateway's HTTP API: turns each HTTP request into a payload-2.0 event,
- * calls the function that owns the route in process, and writes the function's answer back as API
- * Gateway would (status, headers, cookies, base64 bodies).
+ * invokes the function that owns the route through the local Lambda runtime (a container of its
+ * own, see lambda-runtime.ts), and writes the function's answer back as API Gateway would (status,
+ * headers, cookies, base64 bodies; a bare 500 when the function throws, times out or crashes).
+ * Until the stack says it is ready (the admin and the demo models exist), API routes answer 503.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { functions } from '../../shared/api/functions.ts';
 import { DEFAULT_ROUTE_FUNCTION, DEFAULT_ROUTE_KEY, matchRoute } from '../../shared/api/routes.ts';
-import { loadHandler } from './handlers.ts';
-import { lambdaContext } from './lambda-context.ts';
+import type { LambdaRuntime } from './lambda-runtime.ts';
 
 /** API Gateway's own payload limit; larger requests never reach a function. */
 const API_GATEWAY_MAX_PAYLOAD = 10 * 1024 * 1024;
@@ -18,6 +18,7 @@ const textual = /^(text\/|application\/([\w.+-]+\+)?(json|xml|javascript|x-www-f
 
 export interface GatewayOptions {
   port: number;
+  runtime: LambdaRuntime;
   corsOrigins: string[];
   /** Called once per request with a one-line summary. */
   onRequest?: (line: string) => void;
@@ -27,6 +28,8 @@ export interface GatewayOptions {
 
 export interface Gateway {
   url: string;
+  /** From now on API routes reach the functions (until then they answer 503 "starting"). */
+  markReady(): void;
   close(): Promise<void>;
 }
 
@@ -138,6 +141,7 @@ function sendPlain(response: ServerResponse, status: number, message: string) {
 }
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  let ready = false;
   const server: Server = createServer(async (request, response) => {
     const started = performance.now();
     const origin = request.headers.origin;
@@ -166,6 +170,18 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         pathname.startsWith('/.well-known/');
       if (!isApi && options.staticFiles && (await options.staticFiles(request, response))) return;
 
+      if (!ready) {
+        response.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '1' });
+        response.end(
+          JSON.stringify({
+            type: '/problems/starting',
+            title: 'Starting',
+            status: 503,
+            detail: 'The local stack is still starting (creating the admin and the demo models).',
+          }),
+        );
+        return;
+      }
       const body = await readBody(request);
       if (body === 'too-large') {
         sendPlain(response, 413, 'Request Entity Too Large');
@@ -174,16 +190,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const event = toEvent(request, body, request.headers.host ?? 'localhost');
       const { match } = matchRoute(event.requestContext.http.method, event.rawPath);
       const fnName = match?.route.fn ?? DEFAULT_ROUTE_FUNCTION;
-      const handler = await loadHandler(fnName);
-      let result: unknown;
-      try {
-        result = await handler(event, lambdaContext(fnName, functions[fnName]));
-      } catch {
-        // An unhandled exception in a function is API Gateway's bare 500.
+      const invocation = await options.runtime.invoke(fnName, event);
+      if (invocation.status !== 'ok') {
+        // A function that threw, timed out or crashed is API Gateway's bare 500.
         sendPlain(response, 500, 'Internal Server Error');
         return;
       }
-      const answer = fromResult(result);
+      const answer = fromResult(invocation.result);
       const headers: Record<string, string | string[]> = {
         ...answer.headers,
         ...corsHeaders(origin, options.corsOrigins),
@@ -204,6 +217,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    markReady() {
+      ready = true;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -3,7 +3,10 @@ import type { Context } from 'aws-lambda';
 import type { FunctionDefinition } from '../../shared/api/functions.ts';
 
 /** A Lambda context like the runtime's, with the function's own timeout and memory. */
-export function lambdaContext(name: string, definition: FunctionDefinition): Context {
+export function lambdaContext(
+  name: string,
+  definition: Pick<FunctionDefinition, 'timeoutSeconds' | 'memoryMb'>,
+): Context {
   const deadline = Date.now() + definition.timeoutSeconds * 1000;
   const fail = () => {
     throw new Error('Legacy Lambda callbacks are not supported');

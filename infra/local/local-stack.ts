@@ -1,12 +1,16 @@
 /**
- * The whole service on one machine: the AWS emulator (embedded moto unless AWS_ENDPOINT_URL names
- * another), resources provisioned from the CDK stateful stack, the local gateway and the queue pump.
- * `npm run dev` and every integration test start it through here.
+ * The whole service on one machine: the AWS services (each from the endpoint the SDK's variables
+ * name, the embedded moto for any they don't), resources provisioned from the CDK stateful stack,
+ * the functions bundled and run in Lambda-like containers, the local gateway and the queue pump.
+ * `npm run dev`, the bench and every integration test start it through here.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { reloadConfig } from '../../shared/config.ts';
+import { type AwsEndpoints, endpointEnvironment, isComplete, LOCAL_SERVICES } from './aws-endpoints.ts';
 import { type Emulator, startEmulator } from './emulator.ts';
+import { functionBundles } from './function-bundles.ts';
 import { type Gateway, startGateway } from './gateway.ts';
+import { type LambdaRuntime, startLambdaRuntime } from './lambda-runtime.ts';
 import { type LocalResources, provisionLocalResources, resourceEnvironment } from './provision.ts';
 import { type QueuePump, startQueuePump } from './queue-pump.ts';
 import { seedDemoModels } from './seed.ts';
@@ -14,15 +18,24 @@ import { seedDemoModels } from './seed.ts';
 export interface LocalStackOptions {
   /** Gateway port; 0 picks a free one. */
   port: number;
-  /** An emulator that is already running (LocalStack, or the tests' shared moto); none starts one. */
-  endpoint?: string | undefined;
-  /** Port for an embedded emulator started here. */
+  /**
+   * Emulators that are already running, per service (LocalStack, the tests' shared moto); a
+   * service with none gets an embedded moto started here.
+   */
+  endpoints?: Partial<AwsEndpoints>;
+  /** Port for an embedded emulator started here (a free one if omitted). */
   emulatorPort?: number;
   /** Prefix of every resource name. */
   prefix: string;
   visibilityTimeoutSeconds?: number;
   /** Extra environment for the functions (configuration they read at cold start). */
   environment?: Record<string, string>;
+  /** Containers per function (each function's `maxLocalContainers` unless set). */
+  maxContainers?: number;
+  /** Whether the S3 endpoint delivers bucket notifications (SeaweedFS has none). Default true. */
+  bucketNotifications?: boolean;
+  /** Work to finish before the gateway answers (the local admin): health is 200 only after it. */
+  beforeReady?: () => Promise<void>;
   log?: (line: string) => void;
   onRequest?: (line: string) => void;
   staticFiles?: (request: IncomingMessage, response: ServerResponse) => Promise<boolean>;
@@ -30,9 +43,10 @@ export interface LocalStackOptions {
 
 export interface LocalStack {
   url: string;
-  endpoint: string;
+  endpoints: AwsEndpoints;
   region: string;
   resources: LocalResources;
+  runtime: LambdaRuntime;
   pump: QueuePump;
   stop(): Promise<void>;
 }
@@ -44,34 +58,61 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   // Emulators accept any credentials; the SDK only needs some to sign with.
   process.env.AWS_ACCESS_KEY_ID ??= 'local';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
+  const given = { ...options.endpoints };
   let emulator: Emulator | undefined;
-  if (!options.endpoint) {
-    emulator = await startEmulator({ log, ...(options.emulatorPort ? { port: options.emulatorPort } : {}) });
-  }
-  const endpoint = options.endpoint ?? emulator?.endpoint;
-  if (!endpoint) throw new Error('No AWS endpoint');
   let gateway: Gateway | undefined;
   let pump: QueuePump | undefined;
+  let runtime: LambdaRuntime | undefined;
   try {
+    const [bundles] = await Promise.all([
+      functionBundles(log),
+      (async () => {
+        if (isComplete(given)) return;
+        emulator = await startEmulator({
+          log,
+          ...(options.emulatorPort ? { port: options.emulatorPort } : {}),
+        });
+        for (const service of LOCAL_SERVICES) given[service] ??= emulator.endpoint;
+      })(),
+    ]);
+    if (!isComplete(given)) throw new Error('No AWS endpoint');
+    const endpoints: AwsEndpoints = given;
     const resources = await provisionLocalResources(
-      { endpoint, region: LOCAL_REGION },
+      { endpoints, region: LOCAL_REGION },
       {
         prefix: options.prefix,
+        bucketNotifications: options.bucketNotifications ?? true,
         ...(options.visibilityTimeoutSeconds
           ? { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds }
           : {}),
       },
     );
-    // The functions run in this process and read their configuration from its environment, as a
-    // Lambda function reads the variables its stack gave it.
-    Object.assign(process.env, {
+    // What a Lambda function gets from its stack. This process keeps a copy too: the seeding below,
+    // the admin command and the tests' own checks use the same use cases against the same resources.
+    const functionEnvironment = {
       STAGE: 'dev',
       AWS_REGION: LOCAL_REGION,
-      AWS_ENDPOINT_URL: endpoint,
+      ...endpointEnvironment(endpoints),
       ...resourceEnvironment(resources),
       ...options.environment,
-    });
+    };
+    Object.assign(process.env, functionEnvironment);
     reloadConfig();
+    runtime = startLambdaRuntime({
+      bundles,
+      environment: { ...process.env },
+      ...(options.maxContainers ? { maxContainers: options.maxContainers } : {}),
+      log,
+    });
+    gateway = await startGateway({
+      port: options.port,
+      runtime,
+      corsOrigins: (process.env.CORS_ALLOWED_ORIGINS ?? 'http://localhost:3000,http://localhost:5173').split(
+        ',',
+      ),
+      ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+      ...(options.staticFiles ? { staticFiles: options.staticFiles } : {}),
+    });
     await seedDemoModels();
     pump = startQueuePump(
       [
@@ -79,33 +120,28 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         { worker: 'batch-worker', queueUrl: resources.batchQueueUrl },
         { worker: 'webhook-dispatcher', queueUrl: resources.notificationQueueUrl },
       ],
-      { endpoint, region: LOCAL_REGION },
+      { endpoint: endpoints.sqs, region: LOCAL_REGION, runtime },
       (message, error) => log(`${message}${error ? `: ${(error as Error).message ?? String(error)}` : ''}`),
     );
-    gateway = await startGateway({
-      port: options.port,
-      corsOrigins: (process.env.CORS_ALLOWED_ORIGINS ?? 'http://localhost:3000,http://localhost:5173').split(
-        ',',
-      ),
-      ...(options.onRequest ? { onRequest: options.onRequest } : {}),
-      ...(options.staticFiles ? { staticFiles: options.staticFiles } : {}),
-    });
-    const started = { gateway, pump };
+    await options.beforeReady?.();
+    gateway.markReady();
+    const started = { gateway, pump, runtime };
     return {
       url: gateway.url,
-      endpoint,
+      endpoints,
       region: LOCAL_REGION,
       resources,
+      runtime,
       pump,
       async stop() {
         await started.gateway.close();
-        await started.pump.stop();
+        await Promise.all([started.pump.stop(), started.runtime.stop()]);
         await emulator?.stop();
       },
     };
   } catch (error) {
     await gateway?.close();
-    await pump?.stop();
+    await Promise.all([pump?.stop(), runtime?.stop()]);
     await emulator?.stop();
     throw error;
   }

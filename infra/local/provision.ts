@@ -13,6 +13,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-s
 import { App, type CfnElement, type Stack } from 'aws-cdk-lib';
 import { stageSettings } from '../stage.ts';
 import { StatefulStack } from '../stateful-stack.ts';
+import type { AwsEndpoints } from './aws-endpoints.ts';
 
 export interface LocalResources {
   tableName: string;
@@ -27,7 +28,7 @@ export interface LocalResources {
 }
 
 export interface AwsTarget {
-  endpoint: string;
+  endpoints: AwsEndpoints;
   region: string;
 }
 
@@ -106,6 +107,8 @@ export interface ProvisionOptions {
   prefix: string;
   /** Visibility timeout of the work queues; the template's (six times the function timeout) is too long to wait for locally. */
   visibilityTimeoutSeconds?: number;
+  /** Set up the buckets' S3 -> SQS notifications (default true; SeaweedFS has no such notifications). */
+  bucketNotifications?: boolean;
 }
 
 export async function provisionLocalResources(
@@ -113,10 +116,10 @@ export async function provisionLocalResources(
   options: ProvisionOptions,
 ): Promise<LocalResources> {
   const { template, ids } = synthesizeStatefulStack();
-  const client = { region: target.region, endpoint: target.endpoint };
-  const dynamo = new DynamoDBClient(client);
-  const s3 = new S3Client({ ...client, forcePathStyle: true });
-  const sqs = new SQSClient(client);
+  const { region, endpoints } = target;
+  const dynamo = new DynamoDBClient({ region, endpoint: endpoints.dynamodb });
+  const s3 = new S3Client({ region, endpoint: endpoints.s3, forcePathStyle: true });
+  const sqs = new SQSClient({ region, endpoint: endpoints.sqs });
   const name = (suffix: string) => `${options.prefix}-${suffix}`.toLowerCase();
 
   try {
@@ -195,7 +198,8 @@ export async function provisionLocalResources(
     for (const bucket of Object.values(bucketNames))
       await ignoreExisting(s3.send(new CreateBucketCommand({ Bucket: bucket })));
     for (const resource of Object.values(template.Resources)) {
-      if (resource.Type !== 'Custom::S3BucketNotifications') continue;
+      if (options.bucketNotifications === false || resource.Type !== 'Custom::S3BucketNotifications')
+        continue;
       const bucketId = refOf(resource.Properties?.BucketName);
       const bucket = bucketId ? bucketNames[bucketId] : undefined;
       if (!bucket) continue;

@@ -1,8 +1,9 @@
 /**
- * The local stand-in for Lambda's SQS event source: long-polls a queue, invokes the worker with an
- * SQS event, and deletes only the messages the worker did not report in `batchItemFailures`. A worker
- * that throws leaves every message to reappear after the visibility timeout (and, after the queue's
- * maxReceiveCount, to move to the dead-letter queue), as in AWS.
+ * The local stand-in for Lambda's SQS event source: long-polls a queue, invokes the worker through
+ * the local Lambda runtime (a container of its own) with an SQS event, and deletes only the messages
+ * the worker did not report in `batchItemFailures`. A worker that throws, times out or crashes leaves
+ * every message to reappear after the visibility timeout (and, after the queue's maxReceiveCount, to
+ * move to the dead-letter queue), as in AWS.
  */
 import { EventEmitter } from 'node:events';
 import {
@@ -14,8 +15,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { functions, type QueueWorkerName } from '../../shared/api/functions.ts';
-import { loadHandler } from './handlers.ts';
-import { lambdaContext } from './lambda-context.ts';
+import type { LambdaRuntime } from './lambda-runtime.ts';
 
 export interface PumpTarget {
   worker: QueueWorkerName;
@@ -62,7 +62,7 @@ function toRecord(message: Message, queueArn: string, region: string): SQSRecord
 
 export function startQueuePump(
   targets: PumpTarget[],
-  aws: { endpoint: string; region: string },
+  aws: { endpoint: string; region: string; runtime: LambdaRuntime },
   log: (message: string, error?: unknown) => void = () => {},
 ): QueuePump {
   const sqs = new SQSClient({ endpoint: aws.endpoint, region: aws.region });
@@ -100,16 +100,14 @@ export function startQueuePump(
       const event: SQSEvent = { Records: messages.map((m) => toRecord(m, queueArn, aws.region)) };
       let failedMessageIds: string[] = [];
       let invocationError: unknown;
-      try {
-        const handler = await loadHandler(worker);
-        const response = (await handler(event, lambdaContext(worker, definition))) as
-          | SQSBatchResponse
-          | undefined;
+      const invocation = await aws.runtime.invoke(worker, event);
+      if (invocation.status === 'ok') {
+        const response = invocation.result as SQSBatchResponse | undefined;
         failedMessageIds = (response?.batchItemFailures ?? []).map((f) => f.itemIdentifier);
-      } catch (error) {
-        invocationError = error;
+      } else {
+        invocationError = Object.assign(new Error(invocation.errorMessage), { name: invocation.errorType });
         failedMessageIds = event.Records.map((r) => r.messageId);
-        log(`${worker} failed; its messages will be retried`, error);
+        log(`${worker} failed; its messages will be retried`, invocationError);
       }
       const done = event.Records.filter((r) => !failedMessageIds.includes(r.messageId));
       if (done.length > 0) {

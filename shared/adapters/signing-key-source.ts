@@ -31,8 +31,9 @@ async function localKeyFile(path: string): Promise<string> {
 }
 
 async function secretValue(arn: string): Promise<string> {
-  const { region, endpointUrl } = config();
-  const client = new SecretsManagerClient(endpointUrl ? { region, endpoint: endpointUrl } : { region });
+  const { region, endpoints } = config();
+  const endpoint = endpoints.secretsManager;
+  const client = new SecretsManagerClient(endpoint ? { region, endpoint } : { region });
   try {
     const { SecretString } = await client.send(new GetSecretValueCommand({ SecretId: arn }));
     if (!SecretString) throw new ConfigError('The signing key secret is empty.');

@@ -1,6 +1,6 @@
 /**
  * The function list, defined once: the CDK stateless stack creates one Lambda function per entry and
- * the local gateway and queue pump load the same entry points in process.
+ * the local runtime bundles the same entry points and runs them in containers of its own.
  */
 
 /** What a function may touch; the CDK helper turns each grant into IAM rights plus the env var naming it. */
@@ -25,6 +25,11 @@ interface FunctionBase {
   grants: ResourceGrant[];
   /** Carries onnxruntime-node (shipped as a Lambda layer, not bundled). */
   usesOnnxRuntime: boolean;
+  /**
+   * Containers the local runtime may run for this function at once (default 8, see
+   * infra/local/lambda-runtime.ts); Lambda itself scales to the account's concurrency.
+   */
+  maxLocalContainers?: number;
 }
 
 export interface HttpFunction extends FunctionBase {

@@ -371,7 +371,7 @@ async function benchBatches(
   chunkSize: number,
 ): Promise<BatchResult[]> {
   const s3 = new S3Client({
-    endpoint: stack.endpoint,
+    endpoint: stack.endpoints.s3,
     region: stack.region,
     forcePathStyle: true,
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
@@ -693,7 +693,7 @@ async function main() {
   try {
     stack = await startLocalStack({
       port: 0,
-      endpoint: emulator.endpoint,
+      endpoints: { dynamodb: emulator.endpoint, s3: emulator.endpoint, sqs: emulator.endpoint },
       prefix: `bench${randomBytes(3).toString('hex')}`,
       environment: FUNCTION_ENV,
       log: (line) => log.push(line),

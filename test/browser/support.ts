@@ -42,15 +42,15 @@ export function useWebStack(options: { environment?: Record<string, string> } = 
     if (!existsSync(CHROMIUM))
       throw new Error(`No Chromium at ${CHROMIUM}: apt-get install -y chromium, or set CHROMIUM_PATH.`);
     mkdirSync(SCREENSHOTS, { recursive: true });
-    const endpoint = inject('awsEndpoint');
+    const endpoints = inject('awsEndpoints');
     const [started, launched] = await Promise.all([
       startLocalStack({
         port: 0,
-        endpoint,
+        endpoints,
         prefix: `w${randomBytes(4).toString('hex')}`,
         visibilityTimeoutSeconds: 5,
         ...(options.environment ? { environment: options.environment } : {}),
-        staticFiles: serveWebApp({ connectSources: () => [new URL(endpoint).origin] }),
+        staticFiles: serveWebApp({ connectSources: () => [new URL(endpoints.s3).origin] }),
       }),
       chromium.launch({
         executablePath: CHROMIUM,

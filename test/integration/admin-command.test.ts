@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { endpointEnvironment } from '../../infra/local/aws-endpoints.ts';
 import { repositoryRoot } from '../../infra/local/emulator.ts';
 import { Api } from '../support/api.ts';
 import { useLocalStack } from '../support/local-stack.ts';
@@ -16,7 +17,7 @@ function createAdmin(args: string[], password: string): Promise<{ code: number |
         cwd: repositoryRoot,
         env: {
           PATH: process.env.PATH ?? '',
-          AWS_ENDPOINT_URL: local.stack.endpoint,
+          ...endpointEnvironment(local.stack.endpoints),
           AWS_REGION: local.stack.region,
           AWS_ACCESS_KEY_ID: 'local',
           AWS_SECRET_ACCESS_KEY: 'local',

@@ -131,7 +131,7 @@ describe('a batch continued over many runs', () => {
     for (const record of found.chunkRecords.values()) expect(Number(record.rowsCharged)).toBe(CHUNK);
 
     const s3 = new S3Client({
-      endpoint: local.stack.endpoint,
+      endpoint: local.stack.endpoints.s3,
       region: local.stack.region,
       forcePathStyle: true,
     });
@@ -209,10 +209,10 @@ describe('a run that crashes halfway and is run again', () => {
   let s3: S3Client;
   beforeAll(() => {
     dynamo = DynamoDBDocumentClient.from(
-      new DynamoDBClient({ endpoint: local.stack.endpoint, region: local.stack.region }),
+      new DynamoDBClient({ endpoint: local.stack.endpoints.dynamodb, region: local.stack.region }),
       { marshallOptions: { removeUndefinedValues: true } },
     );
-    s3 = new S3Client({ endpoint: local.stack.endpoint, region: local.stack.region, forcePathStyle: true });
+    s3 = new S3Client({ endpoint: local.stack.endpoints.s3, region: local.stack.region, forcePathStyle: true });
   });
   afterAll(() => {
     dynamo?.destroy();

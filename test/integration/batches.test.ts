@@ -454,9 +454,10 @@ describe("another user's batches", () => {
     // URL's signature for its own key, and gives a different one for the same URL with the owner's
     // id in the key. S3 answers such a tampered URL 403 SignatureDoesNotMatch.
     const signer = new S3Client({
-      endpoint: local.stack.endpoint,
+      endpoint: local.stack.endpoints.s3,
       region: local.stack.region,
       forcePathStyle: true,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
       credentials: {
         accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'local',
         secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',

@@ -17,7 +17,7 @@ import { CreditsStore } from '../../shared/adapters/dynamo/credits-store.ts';
 import type { BalanceChange, BalanceChangeResult } from '../../shared/domain/credits.ts';
 import { useReconciler } from '../support/reconcile.ts';
 
-const endpoint = inject('awsEndpoint');
+const endpoint = inject('awsEndpoints').dynamodb;
 const region = 'us-east-1';
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 let tableName = '';

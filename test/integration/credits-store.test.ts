@@ -26,7 +26,7 @@ afterAll(() => {
 /** A store of its own, as another Lambda container would have. */
 function newStore(): CreditsStore {
   const client = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: local.stack.endpoint, region: local.stack.region }),
+    new DynamoDBClient({ endpoint: local.stack.endpoints.dynamodb, region: local.stack.region }),
     { marshallOptions: { removeUndefinedValues: true } },
   );
   clients.push(client);

@@ -269,7 +269,7 @@ describe('the daily spend cap across containers', () => {
     return Array.from({ length: count }, () => {
       const client = DynamoDBDocumentClient.from(
         new DynamoDBClient({
-          endpoint: local.stack.endpoint,
+          endpoint: local.stack.endpoints.dynamodb,
           region: local.stack.region,
           credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
         }),

@@ -203,18 +203,18 @@ export function useAwsClients(local: StackHandle) {
     s3?.destroy();
     sqs?.destroy();
   });
-  const options = () => ({
-    endpoint: local.stack.endpoint,
+  const options = (service: 's3' | 'sqs') => ({
+    endpoint: local.stack.endpoints[service],
     region: local.stack.region,
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
   return {
     s3(): S3Client {
-      s3 ??= new S3Client({ ...options(), forcePathStyle: true });
+      s3 ??= new S3Client({ ...options('s3'), forcePathStyle: true });
       return s3;
     },
     sqs(): SQSClient {
-      sqs ??= new SQSClient(options());
+      sqs ??= new SQSClient(options('sqs'));
       return sqs;
     },
     /** Puts an object straight into the batch bucket, as an operator with bucket access would. */

@@ -8,7 +8,7 @@ export class TableReader {
   private readonly raw: DynamoDBClient;
 
   constructor(private readonly stack: LocalStack) {
-    this.raw = new DynamoDBClient({ endpoint: stack.endpoint, region: stack.region });
+    this.raw = new DynamoDBClient({ endpoint: stack.endpoints.dynamodb, region: stack.region });
     this.client = DynamoDBDocumentClient.from(this.raw);
   }
 

@@ -20,7 +20,7 @@ export function useLocalStack(
   beforeAll(async () => {
     stack = await startLocalStack({
       port: 0,
-      endpoint: inject('awsEndpoint'),
+      endpoints: inject('awsEndpoints'),
       prefix: `t${randomBytes(4).toString('hex')}`,
       visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 5,
       ...(options.environment ? { environment: options.environment } : {}),

@@ -40,7 +40,7 @@ export type LedgerTarget = StackHandle | (() => { endpoint: string; region: stri
 function resolve(target: LedgerTarget) {
   if (typeof target === 'function') return target();
   return {
-    endpoint: target.stack.endpoint,
+    endpoint: target.stack.endpoints.dynamodb,
     region: target.stack.region,
     tableName: target.stack.resources.tableName,
   };

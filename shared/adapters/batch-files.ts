@@ -10,6 +10,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { parse } from 'csv-parse';
 import type { BatchFilesPort, RawRow, SegmentWriter } from '../batches/ports.ts';
 import type { BatchFormat } from '../domain/batches.ts';
+import type { DeclaredFile } from '../domain/uploads.ts';
 import type { S3Files } from './s3-files.ts';
 
 export class S3BatchFiles implements BatchFilesPort {
@@ -111,8 +112,8 @@ export class S3BatchFiles implements BatchFilesPort {
     }
   }
 
-  presignUpload(key: string, ttlSeconds: number, contentType: string) {
-    return this.files.presignPut(this.bucket, key, ttlSeconds, contentType);
+  presignUpload(key: string, ttlSeconds: number, contentType: string, declared: DeclaredFile) {
+    return this.files.presignPut(this.bucket, key, ttlSeconds, { contentType, ...declared });
   }
 
   presignDownload(key: string, ttlSeconds: number, downloadName: string) {

@@ -285,6 +285,7 @@ export const routes = [
     body: CreateModelBodySchema,
     responses: {
       201: { description: 'The pending version and its upload', schema: CreateModelResponseSchema },
+      413: { description: 'The declared `size` is over the limit for model files' },
     },
   }),
   route({
@@ -370,7 +371,10 @@ export const routes = [
     tag: 'Batches',
     summary: 'Create a batch: answers with a presigned upload for the CSV or JSONL file',
     body: CreateBatchBodySchema,
-    responses: { 201: { description: 'The batch and its upload', schema: CreateBatchResponseSchema } },
+    responses: {
+      201: { description: 'The batch and its upload', schema: CreateBatchResponseSchema },
+      413: { description: 'The declared `size` is over the limit for batch files' },
+    },
   }),
   route({
     method: 'GET',

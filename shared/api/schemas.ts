@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { creditAmount, ledgerKinds, MAX_GRANT, MAX_TOP_UP } from '../domain/credits.ts';
 import { ModelNameSchema, PriceSchema } from '../domain/models.ts';
+import { ChecksumSha256Schema, FileSizeSchema } from '../domain/uploads.ts';
 import { EmailSchema, PasswordSchema } from '../domain/users.ts';
 
 export const ProblemSchema = z
@@ -29,6 +30,21 @@ export const PageQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().min(1).max(2048).optional(),
 });
+
+/**
+ * What a client may declare about the file it will PUT to a presigned upload. Both are optional;
+ * whatever is given is signed into the URL, so S3 refuses a body of another length or content.
+ */
+function declaredFileFields(files: string) {
+  return {
+    size: FileSizeSchema.optional().describe(
+      `The file's exact length in bytes. Signed into the upload URL as the \`Content-Length\` header: S3 refuses a body of any other length (send the header with the PUT; a browser sets it itself). A size over the limit for ${files} is refused at once with 413 \`/problems/payload-too-large\` (its \`limit\` member gives the limit in bytes), and nothing is created. Without it the size is checked after the upload.`,
+    ),
+    checksumSha256: ChecksumSha256Schema.optional().describe(
+      "Base64 of the file's SHA-256 digest (32 bytes: 44 characters ending in `=`). Signed into the upload URL as the `x-amz-checksum-sha256` header, which the PUT must then carry: S3 refuses a body whose SHA-256 differs.",
+    ),
+  };
+}
 
 export function pageOf<T extends z.ZodType>(item: T, id: string) {
   return z
@@ -191,11 +207,20 @@ export const CreateModelBodySchema = z
     name: ModelNameSchema,
     description: z.string().trim().max(2000).default(''),
     price: PriceSchema,
+    ...declaredFileFields('model files'),
   })
   .meta({ id: 'CreateModelRequest' });
 
 export const UploadSchema = z
-  .object({ url: z.url(), method: z.literal('PUT'), headers: z.record(z.string(), z.string()) })
+  .object({
+    url: z.url(),
+    method: z.literal('PUT'),
+    headers: z
+      .record(z.string(), z.string())
+      .describe(
+        'Send every one of these with the PUT: `Content-Type`, and `Content-Length` and `x-amz-checksum-sha256` when `size` and `checksumSha256` were given (those two are signed into the URL). A browser sets `Content-Length` itself and must not be given it.',
+      ),
+  })
   .meta({ id: 'PresignedUpload', description: 'PUT the file to `url` with these headers' });
 
 export const CreateModelResponseSchema = z
@@ -280,6 +305,7 @@ export const CreateBatchBodySchema = z
   .strictObject({
     modelId: z.string().min(1).max(128).describe('A model version id or name'),
     format: z.enum(['csv', 'jsonl']),
+    ...declaredFileFields('batch files'),
   })
   .meta({ id: 'CreateBatchRequest' });
 

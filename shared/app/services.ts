@@ -87,11 +87,8 @@ const modelFiles = lazy((): ModelFiles => {
     getBytes: (key) => files().getBytes(bucket, key),
     size: (key) => files().size(bucket, key),
     put: (key, bytes) => files().put(bucket, key, bytes, 'application/octet-stream'),
-    presignUpload: async (key) => ({
-      url: await files().presignPut(bucket, key, config().presignedUrlTtlSeconds, 'application/octet-stream'),
-      method: 'PUT' as const,
-      headers: { 'Content-Type': 'application/octet-stream' },
-    }),
+    presignUpload: (key, contentType, declared) =>
+      files().presignPut(bucket, key, config().presignedUrlTtlSeconds, { contentType, ...declared }),
   };
 });
 

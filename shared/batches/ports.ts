@@ -1,4 +1,5 @@
 import type { Batch, BatchCheckpoint, BatchFormat, BatchStatus } from '../domain/batches.ts';
+import type { DeclaredFile } from '../domain/uploads.ts';
 
 export interface RawRow {
   /** A CSV row's fields. */
@@ -19,7 +20,13 @@ export interface BatchFilesPort {
   rows(key: string, format: BatchFormat): AsyncIterable<RawRow>;
   startSegment(key: string, contentType: string): SegmentWriter;
   assemble(segments: string[], key: string, contentType: string): Promise<void>;
-  presignUpload(key: string, ttlSeconds: number, contentType: string): Promise<string>;
+  /** A presigned PUT URL; a declared size and checksum are signed into it. */
+  presignUpload(
+    key: string,
+    ttlSeconds: number,
+    contentType: string,
+    declared: DeclaredFile,
+  ): Promise<string>;
   presignDownload(key: string, ttlSeconds: number, downloadName: string): Promise<string>;
 }
 

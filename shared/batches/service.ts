@@ -35,6 +35,12 @@ import {
   splitRows,
   stackRows,
 } from '../domain/tensors.ts';
+import {
+  checkDeclaredSize,
+  type DeclaredFile,
+  type PresignedUpload,
+  uploadHeaders,
+} from '../domain/uploads.ts';
 import type { Principal } from '../domain/users.ts';
 import type { ModelRuntime } from '../models/ports.ts';
 import type { ChargePort, FollowUps, TransactionPort, UsagePort } from '../predictions/ports.ts';
@@ -113,22 +119,22 @@ export class BatchService {
 
   // The API side.
 
-  async create(principal: Principal, input: { modelId: string; format: BatchFormat }) {
+  /** A declared size over the limit is refused before anything is created. */
+  async create(
+    principal: Principal,
+    input: { modelId: string; format: BatchFormat } & DeclaredFile,
+  ): Promise<{ batch: Batch; upload: PresignedUpload }> {
+    const declared: DeclaredFile = { size: input.size, checksumSha256: input.checksumSha256 };
+    checkDeclaredSize(declared, this.settings.maxBytes, 'batch files');
     const model = await this.models.findActive(input.modelId);
     if (!model) throw new NotFoundError(`There is no active model "${input.modelId}".`);
     const id = ulid();
     const key = inboxKey(principal.userId, model.id, id, input.format);
     const batch = this.newBatch(id, principal.userId, model, input.format, key);
     await this.batches.create(batch);
-    const url = await this.files.presignUpload(
-      key,
-      this.settings.presignTtlSeconds,
-      contentTypes[input.format],
-    );
-    return {
-      batch,
-      upload: { url, method: 'PUT' as const, headers: { 'Content-Type': contentTypes[input.format] } },
-    };
+    const contentType = contentTypes[input.format];
+    const url = await this.files.presignUpload(key, this.settings.presignTtlSeconds, contentType, declared);
+    return { batch, upload: { url, method: 'PUT', headers: uploadHeaders(contentType, declared) } };
   }
 
   async get(principal: Principal, batchId: string): Promise<Batch & { resultsUrl?: string }> {

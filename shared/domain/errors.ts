@@ -148,8 +148,8 @@ export class SpendCapReachedError extends AppError {
 }
 
 export class PayloadTooLargeError extends AppError {
-  constructor(message: string) {
-    super('payload-too-large', 413, message);
+  constructor(message: string, options: AppErrorOptions = {}) {
+    super('payload-too-large', 413, message, options);
   }
 }
 

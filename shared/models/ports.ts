@@ -1,5 +1,6 @@
 import type { Model, ModelStatus, TensorSpec } from '../domain/models.ts';
 import type { InputTensor, OutputTensor } from '../domain/tensors.ts';
+import type { DeclaredFile } from '../domain/uploads.ts';
 
 export type ModelUpdate = Partial<{
   price: number;
@@ -32,7 +33,8 @@ export interface ModelFiles {
   getBytes(key: string): Promise<Uint8Array>;
   size(key: string): Promise<number | undefined>;
   put(key: string, bytes: Uint8Array): Promise<void>;
-  presignUpload(key: string): Promise<{ url: string; method: 'PUT'; headers: Record<string, string> }>;
+  /** A presigned PUT URL for a file of `contentType`; a declared size and checksum are signed into it. */
+  presignUpload(key: string, contentType: string, declared: DeclaredFile): Promise<string>;
 }
 
 export interface InspectedModel {

@@ -11,10 +11,17 @@ import {
   signatureProblem,
   type TensorSpec,
 } from '../domain/models.ts';
+import {
+  checkDeclaredSize,
+  type DeclaredFile,
+  type PresignedUpload,
+  uploadHeaders,
+} from '../domain/uploads.ts';
 import type { Principal } from '../domain/users.ts';
 import type { InspectedModel, ModelFiles, ModelRepository, ModelRuntime } from './ports.ts';
 
 export const MODEL_UPLOAD_PREFIX = 'uploads/';
+const MODEL_CONTENT_TYPE = 'application/octet-stream';
 
 export interface ModelServiceSettings {
   maxModelBytes: number;
@@ -48,8 +55,16 @@ export class ModelService {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  /** Starts a new version of `name` awaiting its file; the answer carries the presigned upload. */
-  async create(input: { name: string; description: string; price: number }, actorId: string) {
+  /**
+   * Starts a new version of `name` awaiting its file; the answer carries the presigned upload. A
+   * declared size over the limit is refused before anything is created (not even a version number).
+   */
+  async create(
+    input: { name: string; description: string; price: number } & DeclaredFile,
+    actorId: string,
+  ): Promise<{ model: Model; upload: PresignedUpload }> {
+    const declared: DeclaredFile = { size: input.size, checksumSha256: input.checksumSha256 };
+    checkDeclaredSize(declared, this.settings.maxModelBytes, 'models');
     const version = await this.repository.nextVersion(input.name);
     const id = `${MODEL_ID_PREFIX}${ulid()}`;
     const at = this.now().toISOString();
@@ -75,7 +90,8 @@ export class ModelService {
         details: { name: model.name, version, price: model.price },
       }),
     );
-    return { model, upload: await this.files.presignUpload(model.s3Key) };
+    const url = await this.files.presignUpload(model.s3Key, MODEL_CONTENT_TYPE, declared);
+    return { model, upload: { url, method: 'PUT', headers: uploadHeaders(MODEL_CONTENT_TYPE, declared) } };
   }
 
   /**

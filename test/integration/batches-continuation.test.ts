@@ -22,6 +22,7 @@ import { services } from '../../shared/app/services.ts';
 import type { BatchFilesPort, ContinuationQueue, SegmentWriter } from '../../shared/batches/ports.ts';
 import { BatchBusyError, BatchService, type RunContext } from '../../shared/batches/service.ts';
 import type { Batch, BatchFormat } from '../../shared/domain/batches.ts';
+import type { DeclaredFile } from '../../shared/domain/uploads.ts';
 import { type SignedInUser, signIn } from '../support/api.ts';
 import {
   awaitBatch,
@@ -187,8 +188,8 @@ class CrashingFiles implements BatchFilesPort {
     await this.inner.assemble(segments, key, contentType);
   }
 
-  presignUpload(key: string, ttlSeconds: number, contentType: string) {
-    return this.inner.presignUpload(key, ttlSeconds, contentType);
+  presignUpload(key: string, ttlSeconds: number, contentType: string, declared: DeclaredFile) {
+    return this.inner.presignUpload(key, ttlSeconds, contentType, declared);
   }
 
   presignDownload(key: string, ttlSeconds: number, downloadName: string) {
@@ -212,7 +213,11 @@ describe('a run that crashes halfway and is run again', () => {
       new DynamoDBClient({ endpoint: local.stack.endpoints.dynamodb, region: local.stack.region }),
       { marshallOptions: { removeUndefinedValues: true } },
     );
-    s3 = new S3Client({ endpoint: local.stack.endpoints.s3, region: local.stack.region, forcePathStyle: true });
+    s3 = new S3Client({
+      endpoint: local.stack.endpoints.s3,
+      region: local.stack.region,
+      forcePathStyle: true,
+    });
   });
   afterAll(() => {
     dynamo?.destroy();

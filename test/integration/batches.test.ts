@@ -4,6 +4,7 @@
  * presigned GET. Results are compared with the sync API's outputs for the same rows, and every test
  * that moves money reconciles the account against the ledger read straight from DynamoDB.
  */
+import { createHash } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -30,12 +31,17 @@ import {
 } from '../support/batches.ts';
 import { nextInvocationFor } from '../support/invocations.ts';
 import { ensureTestAdmin, TEST_ADMIN, useLocalStack } from '../support/local-stack.ts';
-import { expectProblem } from '../support/problems.ts';
+import { errorPaths, expectProblem } from '../support/problems.ts';
 import { useReconciler } from '../support/reconcile.ts';
 
 const CHUNK = 20;
+const MAX_BATCH_BYTES = 1024 * 1024;
 const local = useLocalStack({
-  environment: { SIGNUP_BONUS: '0', BATCH_CHUNK_SIZE: String(CHUNK) },
+  environment: {
+    SIGNUP_BONUS: '0',
+    BATCH_CHUNK_SIZE: String(CHUNK),
+    MAX_BATCH_BYTES: String(MAX_BATCH_BYTES),
+  },
 });
 const ledger = useReconciler(local);
 const aws = useAwsClients(local);
@@ -457,6 +463,7 @@ describe("another user's batches", () => {
       endpoint: local.stack.endpoints.s3,
       region: local.stack.region,
       forcePathStyle: true,
+      // As the service signs: no checksum in the URL that the caller did not supply.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       credentials: {
         accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'local',
@@ -497,6 +504,117 @@ describe("another user's batches", () => {
     expect(await stored.Body?.transformToString()).toBe(toCsv(irisRows(3, 62)));
     expect((await owner.api.get('/v1/batches')).body.items).toEqual([]);
     expect(await balanceOf(owner.api)).toBe(10);
+  });
+});
+
+/** Query parameters of a presigned URL that carry a checksum or ask for one. */
+function checksumParameters(url: string): string[] {
+  return [...new URL(url).searchParams.keys()].filter((name) =>
+    /^x-amz-(checksum-|sdk-checksum-algorithm$)/i.test(name),
+  );
+}
+
+function signedHeaders(url: string): string[] {
+  return new URL(url).searchParams.get('X-Amz-SignedHeaders')?.split(';') ?? [];
+}
+
+describe('presigned uploads every S3 accepts', () => {
+  const CSV_TYPE = 'text/csv; charset=utf-8';
+
+  it('without a declared size or checksum, the upload URL carries no checksum and signs only the host', async () => {
+    const user = await newUser(local.url, admin.api, 10);
+    const created = await createBatch(user.api, 'iris', 'csv');
+    expect(checksumParameters(created.upload.url)).toEqual([]);
+    expect(signedHeaders(created.upload.url)).toEqual(['host']);
+    expect(created.upload.headers).toEqual({ 'Content-Type': CSV_TYPE });
+
+    await uploadFile(created.upload, toCsv(irisRows(4, 81)));
+    const batch = await awaitBatch(user.api, created.id);
+    expect(batch).toMatchObject({ status: 'succeeded', rows: 4, succeeded: 4, cost: 4 });
+    // The results link (a presigned GET) asks for no checksum either.
+    expect(checksumParameters(batch.results.url)).toEqual([]);
+    expect(parseResultsCsv(await downloadResults(batch)).rows).toHaveLength(4);
+  });
+
+  it('a declared size and SHA-256 are signed in as headers, handed back to send, and the batch runs', async () => {
+    const user = await newUser(local.url, admin.api, 10);
+    const file = toCsv(irisRows(6, 82));
+    const size = Buffer.byteLength(file);
+    const checksumSha256 = createHash('sha256').update(file).digest('base64');
+    const response = await user.api.post('/v1/batches', {
+      modelId: 'iris',
+      format: 'csv',
+      size,
+      checksumSha256,
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(201);
+    const { upload } = response.body;
+    expect(signedHeaders(upload.url)).toEqual(
+      expect.arrayContaining(['content-length', 'host', 'x-amz-checksum-sha256']),
+    );
+    // Headers the uploader sends, not query parameters: nothing about checksums is in the URL.
+    expect(checksumParameters(upload.url)).toEqual([]);
+    expect(upload.headers).toEqual({
+      'Content-Type': CSV_TYPE,
+      'Content-Length': String(size),
+      'x-amz-checksum-sha256': checksumSha256,
+    });
+
+    await uploadFile(upload, file);
+    const batch = await awaitBatch(user.api, response.body.id);
+    expect(batch).toMatchObject({ status: 'succeeded', rows: 6, succeeded: 6, failed: 0, cost: 6 });
+    expect(checksumParameters(batch.results.url)).toEqual([]);
+    const results = parseResultsCsv(await downloadResults(batch));
+    expect(results.rows.map((r) => r.status)).toEqual(Array(6).fill('ok'));
+    await expectChargedOnce(ledger, local.stack.resources.tableName, user.id, batch, 1);
+  });
+
+  it(`a declared size over MAX_BATCH_BYTES (${MAX_BATCH_BYTES}) is refused with 413 naming size and the limit; nothing is created`, async () => {
+    const user = await newUser(local.url, admin.api, 10);
+    for (const size of [MAX_BATCH_BYTES + 1, 5 * 1024 ** 3]) {
+      const response = await user.api.post('/v1/batches', { modelId: 'iris', format: 'csv', size });
+      const problem = expectProblem(response, 413, 'payload-too-large');
+      expect(errorPaths(problem)).toEqual(['/size']);
+      expect(problem.limit).toBe(MAX_BATCH_BYTES);
+      expect(problem.detail).toContain(String(MAX_BATCH_BYTES));
+      expect(problem.detail).toContain(String(size));
+    }
+    // Exactly at the limit is fine.
+    const atLimit = await user.api.post('/v1/batches', {
+      modelId: 'iris',
+      format: 'csv',
+      size: MAX_BATCH_BYTES,
+    });
+    expect(atLimit.status, JSON.stringify(atLimit.body)).toBe(201);
+    expect(atLimit.body.upload.headers['Content-Length']).toBe(String(MAX_BATCH_BYTES));
+    const list = await user.api.get('/v1/batches');
+    expect(list.body.items.map((b: any) => b.id)).toEqual([atLimit.body.id]);
+    expect(await balanceOf(user.api)).toBe(10);
+  });
+
+  it('a malformed checksum or size is refused with 400 naming the field; nothing is created', async () => {
+    const user = await newUser(local.url, admin.api, 10);
+    const text = 'sepal_length\n5.1\n';
+    const digest = createHash('sha256').update(text).digest('base64');
+    const cases: [Record<string, unknown>, string][] = [
+      [{ checksumSha256: createHash('sha256').update(text).digest('hex') }, '/checksumSha256'],
+      [{ checksumSha256: digest.slice(0, 43) }, '/checksumSha256'],
+      [{ checksumSha256: `${digest.slice(0, 42)}B=` }, '/checksumSha256'],
+      [{ checksumSha256: digest.replace(/=$/, 'A') }, '/checksumSha256'],
+      [{ checksumSha256: createHash('sha1').update(text).digest('base64') }, '/checksumSha256'],
+      [{ checksumSha256: createHash('sha512').update(text).digest('base64') }, '/checksumSha256'],
+      [{ checksumSha256: 32 }, '/checksumSha256'],
+      [{ size: 0 }, '/size'],
+      [{ size: -5 }, '/size'],
+      [{ size: 10.5 }, '/size'],
+      [{ size: '100' }, '/size'],
+    ];
+    for (const [extra, path] of cases) {
+      const response = await user.api.post('/v1/batches', { modelId: 'iris', format: 'csv', ...extra });
+      const problem = expectProblem(response, 400, 'validation-failed');
+      expect(errorPaths(problem), JSON.stringify(extra)).toEqual([path]);
+    }
+    expect((await user.api.get('/v1/batches')).body.items).toEqual([]);
   });
 });
 

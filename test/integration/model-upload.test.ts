@@ -36,6 +36,17 @@ beforeAll(async () => {
   irisBytes = await modelFile('iris/model.onnx');
 });
 
+/** Query parameters of a presigned URL that carry a checksum or ask for one. */
+function checksumParameters(url: string): string[] {
+  return [...new URL(url).searchParams.keys()].filter((name) =>
+    /^x-amz-(checksum-|sdk-checksum-algorithm$)/i.test(name),
+  );
+}
+
+function signedHeaders(url: string): string[] {
+  return new URL(url).searchParams.get('X-Amz-SignedHeaders')?.split(';') ?? [];
+}
+
 function uniqueName(label: string): string {
   return `${label}-${randomBytes(3).toString('hex')}`;
 }
@@ -83,8 +94,11 @@ describe('publishing a model version', () => {
     expect(model.id).toMatch(/^mdl_/);
     expect(model.createdAt).toMatch(ISO);
     expect(response.headers.get('location')).toBe(`/v1/models/${model.id}`);
-    expect(upload).toMatchObject({ method: 'PUT', headers: expect.any(Object) });
+    expect(upload).toMatchObject({ method: 'PUT', headers: { 'Content-Type': 'application/octet-stream' } });
     expect(new URL(upload.url).protocol).toMatch(/^https?:$/);
+    // Nothing was declared: the URL carries no checksum (an S3 that checks one would refuse the file).
+    expect(checksumParameters(upload.url)).toEqual([]);
+    expect(signedHeaders(upload.url)).toEqual(['host']);
     // Until its file is validated, nobody can predict with it.
     const early = await user.api.post(`/v1/models/${model.id}/predictions`, { inputs: { input: IRIS_ROW } });
     expectProblem(early, 404, 'not-found');
@@ -168,6 +182,81 @@ describe('publishing a model version', () => {
     const fallback = await user.api.post(`/v1/models/${name}/predictions`, { inputs: { input: IRIS_ROW } });
     expect(fallback.body).toMatchObject({ modelId: first.id, modelVersion: 1, cost: 2 });
     await ledger.expectReconciled(user.id);
+  });
+});
+
+describe('publishing with a declared size and SHA-256', () => {
+  it('signs them into the upload as headers, hands them back to send, and the version becomes active', async () => {
+    const name = uniqueName('declared');
+    const checksumSha256 = createHash('sha256').update(irisBytes).digest('base64');
+    const response = await admin.api.post('/v1/models', {
+      name,
+      description: '',
+      price: 1,
+      size: irisBytes.byteLength,
+      checksumSha256,
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(201);
+    const { model, upload } = response.body;
+    expect(signedHeaders(upload.url)).toEqual(
+      expect.arrayContaining(['content-length', 'host', 'x-amz-checksum-sha256']),
+    );
+    expect(checksumParameters(upload.url)).toEqual([]);
+    expect(upload.headers).toEqual({
+      'Content-Type': 'application/octet-stream',
+      'Content-Length': String(irisBytes.byteLength),
+      'x-amz-checksum-sha256': checksumSha256,
+    });
+
+    await putUpload(upload, irisBytes);
+    const validated = await awaitValidation(admin.api, model.id);
+    expect(validated).toMatchObject({
+      status: 'active',
+      sizeBytes: irisBytes.byteLength,
+      sha256: Buffer.from(checksumSha256, 'base64').toString('hex'),
+    });
+    const prediction = await user.api.post(`/v1/models/${model.id}/predictions`, {
+      inputs: { input: IRIS_ROW },
+    });
+    expect(prediction.status, JSON.stringify(prediction.body)).toBe(201);
+  });
+
+  it(`refuses a declared size over MAX_MODEL_BYTES (${MAX_MODEL_BYTES}) with 413 naming size and the limit; no version is made`, async () => {
+    const name = uniqueName('declared-big');
+    const response = await admin.api.post('/v1/models', {
+      name,
+      description: '',
+      price: 1,
+      size: MAX_MODEL_BYTES + 1,
+    });
+    const problem = expectProblem(response, 413, 'payload-too-large');
+    expect(errorPaths(problem)).toEqual(['/size']);
+    expect(problem.limit).toBe(MAX_MODEL_BYTES);
+    expect(problem.detail).toContain(String(MAX_MODEL_BYTES));
+    expect((await listAll(admin.api)).map((m) => m.name)).not.toContain(name);
+    // Not even a version number was taken: the first version made afterwards is version 1.
+    const { model } = await createModel(admin.api, { name, price: 1 });
+    expect(model.version).toBe(1);
+  });
+
+  it('refuses a malformed checksum or size with 400 naming the field; no version is made', async () => {
+    const name = uniqueName('declared-bad');
+    const hex = createHash('sha256').update(irisBytes).digest('hex');
+    const digest = createHash('sha256').update(irisBytes).digest('base64');
+    const cases: [Record<string, unknown>, string][] = [
+      [{ checksumSha256: hex }, '/checksumSha256'],
+      [{ checksumSha256: digest.slice(0, 40) }, '/checksumSha256'],
+      [{ checksumSha256: `${digest.slice(0, 42)}B=` }, '/checksumSha256'],
+      [{ checksumSha256: createHash('md5').update(irisBytes).digest('base64') }, '/checksumSha256'],
+      [{ size: 0 }, '/size'],
+      [{ size: 1.5 }, '/size'],
+    ];
+    for (const [extra, path] of cases) {
+      const response = await admin.api.post('/v1/models', { name, description: '', price: 1, ...extra });
+      const problem = expectProblem(response, 400, 'validation-failed');
+      expect(errorPaths(problem), JSON.stringify(extra)).toEqual([path]);
+    }
+    expect((await listAll(admin.api)).map((m) => m.name)).not.toContain(name);
   });
 });
 

@@ -6,7 +6,13 @@
  * from the token currently stored. Errors come back as `ApiError`, built from problem+json.
  */
 import type { z } from 'zod';
-import type { BatchSchema, ModelSchema, TensorSpecSchema } from '../../shared/api/schemas.ts';
+import type {
+  BatchSchema,
+  CreateBatchBodySchema,
+  CreateModelBodySchema,
+  ModelSchema,
+  TensorSpecSchema,
+} from '../../shared/api/schemas.ts';
 
 // ---- Types of the API's resources (the OpenAPI document's schemas) -------------------------------
 
@@ -495,7 +501,7 @@ export const api = {
     return all;
   },
   model: (ref: string) => request<Model>('GET', `/v1/models/${enc(ref)}`),
-  createModel: (body: { name: string; description: string; price: number }) =>
+  createModel: (body: z.input<typeof CreateModelBodySchema>) =>
     request<{ model: Model; upload: PresignedUpload }>('POST', '/v1/models', { body }),
   updateModel: (id: string, body: { price?: number; description?: string; status?: 'active' | 'retired' }) =>
     request<Model>('PATCH', `/v1/models/${enc(id)}`, { body }),
@@ -508,7 +514,7 @@ export const api = {
   predictions: (query: { limit?: number; cursor?: string | null; modelId?: string }) =>
     request<Page<Prediction>>('GET', '/v1/predictions', { query }),
 
-  createBatch: (body: { modelId: string; format: BatchFormat }) =>
+  createBatch: (body: z.input<typeof CreateBatchBodySchema>) =>
     request<{ id: string; status: BatchStatus; upload: PresignedUpload; batch: Batch }>(
       'POST',
       '/v1/batches',
@@ -534,6 +540,30 @@ export const api = {
 
 // ---- Uploads --------------------------------------------------------------------------------------
 
+/** Files up to this size are hashed in the browser, so their SHA-256 is signed into the upload. */
+export const CHECKSUM_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * What to tell the API about a file before uploading it: its size, and the base64 of its SHA-256
+ * when it is not huge (and the page may use WebCrypto). Both are signed into the upload URL, so
+ * the storage service refuses the file if it changed or arrives cut short.
+ */
+export async function declareFile(file: Blob): Promise<{ size?: number; checksumSha256?: string }> {
+  // An empty file has nothing to declare (the API takes sizes from 1 byte); it fails on its own.
+  if (file.size === 0) return {};
+  if (file.size > CHECKSUM_MAX_BYTES || !globalThis.crypto?.subtle) return { size: file.size };
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', await file.arrayBuffer()));
+  let binary = '';
+  for (const byte of digest) binary += String.fromCharCode(byte);
+  return { size: file.size, checksumSha256: btoa(binary) };
+}
+
+/**
+ * Headers a browser sets itself and refuses from a page: Content-Length is the body's length,
+ * which is what a declared size signed.
+ */
+const BROWSER_SET_HEADERS = new Set(['content-length']);
+
 /**
  * PUTs a file to a presigned URL with the headers the API gave. XMLHttpRequest rather than fetch,
  * because only it reports upload progress.
@@ -546,7 +576,9 @@ export function uploadFile(
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open(upload.method, upload.url);
-    for (const [name, value] of Object.entries(upload.headers)) xhr.setRequestHeader(name, value);
+    for (const [name, value] of Object.entries(upload.headers)) {
+      if (!BROWSER_SET_HEADERS.has(name.toLowerCase())) xhr.setRequestHeader(name, value);
+    }
     xhr.upload.onprogress = (event) => {
       if (event.lengthComputable && event.total > 0) onProgress(event.loaded / event.total);
     };

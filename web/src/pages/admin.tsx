@@ -4,6 +4,7 @@ import {
   type AdminStats,
   type ApiError,
   api,
+  declareFile,
   idempotencyKey,
   invalidInput,
   type Model,
@@ -276,6 +277,7 @@ function UploadModel({ onChange }: { onChange: () => void }) {
         name: name.trim(),
         description: description.trim(),
         price: value,
+        ...(await declareFile(file)),
       });
       onChange();
       await uploadFile(created.upload, file, (fraction) => {
@@ -330,14 +332,20 @@ function UploadModel({ onChange }: { onChange: () => void }) {
           onValue={setDescription}
           error={fields.description}
         />
-        <FileField label="ONNX file" name="file" accept=".onnx" onFile={setFile} error={fields.file} />
+        <FileField
+          label="ONNX file"
+          name="file"
+          accept=".onnx"
+          onFile={setFile}
+          error={fields.file ?? fields.size}
+        />
         <div class="form-actions">
           <button type="submit" class="button" disabled={busy}>
             {busy ? 'Working…' : 'Upload and publish'}
           </button>
         </div>
       </form>
-      <ProblemAlert error={error} fields={['name', 'price', 'description', 'file']} />
+      <ProblemAlert error={error} fields={['name', 'price', 'description', 'file', 'size']} />
       <div aria-live="polite" class="result-region">
         {phase.step === 'uploading' && (
           <ProgressBar label="Uploading the model file" value={phase.fraction} />

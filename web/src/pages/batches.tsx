@@ -8,6 +8,7 @@ import {
   api,
   type Batch,
   type BatchFormat,
+  declareFile,
   invalidInput,
   toApiError,
   uploadFile,
@@ -90,7 +91,11 @@ export function BatchesPage() {
     }
     try {
       setPhase({ step: 'uploading', fraction: 0 });
-      const created = await api.createBatch({ modelId: chosenModel.id, format });
+      const created = await api.createBatch({
+        modelId: chosenModel.id,
+        format,
+        ...(await declareFile(file)),
+      });
       await uploadFile(created.upload, file, (fraction) => {
         if (mounted.current) setPhase({ step: 'uploading', fraction });
       });
@@ -133,7 +138,7 @@ export function BatchesPage() {
             name="file"
             accept=".csv,.jsonl,text/csv,application/jsonl"
             onFile={chooseFile}
-            error={fields.file}
+            error={fields.file ?? fields.size}
             hint={file ? `${file.name}, ${bytes(file.size)}` : undefined}
           />
           <SelectField
@@ -151,7 +156,7 @@ export function BatchesPage() {
             </button>
           </div>
         </form>
-        <ProblemAlert error={error} fields={['modelId', 'file']} />
+        <ProblemAlert error={error} fields={['modelId', 'file', 'size']} />
         <div aria-live="polite" class="result-region">
           {phase.step === 'uploading' && <ProgressBar label="Uploading the file" value={phase.fraction} />}
           {phase.step === 'processing' && (

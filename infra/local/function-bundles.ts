@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { build } from 'esbuild';
-import { type FunctionName, functionNames, functions } from '../../shared/api/functions.ts';
+import { functionNames, functions } from '../../shared/api/functions.ts';
 import { repositoryRoot } from './emulator.ts';
 
 const CACHE = join(repositoryRoot, '.cache', 'local-functions');
@@ -23,7 +23,7 @@ export interface FunctionBundles {
   directory: string;
   /** The bootstrap every container starts with (see lambda-container.ts). */
   container: string;
-  entry(name: FunctionName): string;
+  entry(name: string): string;
 }
 
 async function sourceFiles(path: string): Promise<string[]> {
@@ -72,26 +72,10 @@ async function bundleAll(log: (line: string) => void): Promise<FunctionBundles> 
   const staging = `${directory}.${process.pid}.${Date.now()}`;
   await mkdir(CACHE, { recursive: true });
   try {
-    await build({
-      entryPoints: {
-        ...Object.fromEntries(
-          functionNames.map((name) => [`${name}/index`, join(repositoryRoot, functions[name].entry)]),
-        ),
-        [`${CONTAINER}/index`]: join(repositoryRoot, 'infra', 'local', 'lambda-container.ts'),
-      },
-      outdir: staging,
-      outExtension: { '.js': '.mjs' },
-      bundle: true,
-      platform: 'node',
-      target: 'node24',
-      format: 'esm',
-      mainFields: ['module', 'main'],
-      banner: { js: REQUIRE_BANNER },
-      external: ['onnxruntime-node'],
-      sourcemap: 'linked',
-      sourcesContent: false,
-      logLevel: 'silent',
-    });
+    await bundleFunctions(
+      Object.fromEntries(functionNames.map((name) => [name, join(repositoryRoot, functions[name].entry)])),
+      staging,
+    );
     await rename(staging, directory).catch(async (error: NodeJS.ErrnoException) => {
       if (!existsSync(bundles.container)) throw error;
       await rm(staging, { recursive: true, force: true });
@@ -103,6 +87,39 @@ async function bundleAll(log: (line: string) => void): Promise<FunctionBundles> 
   log(`functions bundled in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   await pruneOldBundles(directory);
   return bundles;
+}
+
+/**
+ * Bundles the given entry points (name -> source file), and the container bootstrap, into `outdir`
+ * as `<name>/index.mjs`. The tests bundle small fixture functions with it.
+ */
+export async function bundleFunctions(
+  entries: Record<string, string>,
+  outdir: string,
+): Promise<FunctionBundles> {
+  await build({
+    entryPoints: {
+      ...Object.fromEntries(Object.entries(entries).map(([name, file]) => [`${name}/index`, file])),
+      [`${CONTAINER}/index`]: join(repositoryRoot, 'infra', 'local', 'lambda-container.ts'),
+    },
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'esm',
+    mainFields: ['module', 'main'],
+    banner: { js: REQUIRE_BANNER },
+    external: ['onnxruntime-node'],
+    sourcemap: 'linked',
+    sourcesContent: false,
+    logLevel: 'silent',
+  });
+  return {
+    directory: outdir,
+    container: join(outdir, CONTAINER, 'index.mjs'),
+    entry: (name) => join(outdir, name, 'index.mjs'),
+  };
 }
 
 /** Keeps the cache from growing with every edit: only the newest few bundles stay. */

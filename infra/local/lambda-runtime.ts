@@ -10,8 +10,8 @@
  * Lambda would start another one or throttle.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { type FunctionDefinition, type FunctionName, functions } from '../../shared/api/functions.ts';
-import type { FunctionBundles } from './function-bundles.ts';
+import { EventEmitter } from 'node:events';
+import { type FunctionDefinition, functions } from '../../shared/api/functions.ts';
 import type { FromContainer, ToContainer } from './lambda-container.ts';
 
 /** Containers per function unless its definition or the runtime's options say otherwise. */
@@ -28,8 +28,32 @@ export type Invocation =
       coldStart: boolean;
     };
 
+/** What the runtime needs of a function: how long it may run, its memory, its container limit. */
+export type ContainerSettings = Pick<
+  FunctionDefinition,
+  'timeoutSeconds' | 'memoryMb' | 'maxLocalContainers'
+>;
+
+/** Where the code is: the container bootstrap and each function's bundle (see function-bundles.ts). */
+export interface RuntimeCode {
+  container: string;
+  entry(name: string): string;
+}
+
+/** Told after every invocation, for logs and tests. */
+export interface InvocationRecord {
+  name: string;
+  container: number;
+  coldStart: boolean;
+  status: Invocation['status'];
+  /** From when a container took the event to its answer. */
+  durationMs: number;
+}
+
 export interface LambdaRuntimeOptions {
-  bundles: FunctionBundles;
+  bundles: RuntimeCode;
+  /** The functions it can run (default: the service's function table). */
+  definitions?: Record<string, ContainerSettings>;
   /** Every container's environment (the variables its stack would give the function). */
   environment: Record<string, string | undefined>;
   /** Raises or lowers every function's container limit (the bench raises it). */
@@ -38,9 +62,10 @@ export interface LambdaRuntimeOptions {
 }
 
 export interface LambdaRuntime {
-  invoke(name: FunctionName, event: unknown): Promise<Invocation>;
+  invoke(name: string, event: unknown): Promise<Invocation>;
   /** How many containers each function has now (busy or idle). */
-  containerCounts(): Partial<Record<FunctionName, number>>;
+  containerCounts(): Record<string, number>;
+  events: EventEmitter<{ invocation: [InvocationRecord] }>;
   stop(): Promise<void>;
 }
 
@@ -50,6 +75,8 @@ interface Container {
   ready: Promise<void>;
   busy: boolean;
   invoked: boolean;
+  /** Killed or exited: never handed another event. */
+  dead: boolean;
   exited: Promise<void>;
 }
 
@@ -60,12 +87,19 @@ interface Pool {
 
 export function startLambdaRuntime(options: LambdaRuntimeOptions): LambdaRuntime {
   const log = options.log ?? (() => {});
-  const pools = new Map<FunctionName, Pool>();
+  const definitions: Record<string, ContainerSettings> = options.definitions ?? functions;
+  const definitionOf = (name: string): ContainerSettings => {
+    const definition = definitions[name];
+    if (!definition) throw new Error(`No function ${name}`);
+    return definition;
+  };
+  const events = new EventEmitter<{ invocation: [InvocationRecord] }>();
+  const pools = new Map<string, Pool>();
   let nextContainerId = 1;
   let nextInvocationId = 1;
   let stopped = false;
 
-  const poolOf = (name: FunctionName) => {
+  const poolOf = (name: string) => {
     let pool = pools.get(name);
     if (!pool) {
       pool = { containers: [], waiting: [] };
@@ -74,13 +108,11 @@ export function startLambdaRuntime(options: LambdaRuntimeOptions): LambdaRuntime
     return pool;
   };
 
-  const limitOf = (name: FunctionName) => {
-    const definition: FunctionDefinition = functions[name];
-    return options.maxContainers ?? definition.maxLocalContainers ?? DEFAULT_MAX_LOCAL_CONTAINERS;
-  };
+  const limitOf = (name: string) =>
+    options.maxContainers ?? definitionOf(name).maxLocalContainers ?? DEFAULT_MAX_LOCAL_CONTAINERS;
 
-  const startContainer = (name: FunctionName): Container => {
-    const definition = functions[name];
+  const startContainer = (name: string): Container => {
+    const definition = definitionOf(name);
     const child = fork(
       options.bundles.container,
       [options.bundles.entry(name), name, String(definition.timeoutSeconds), String(definition.memoryMb)],
@@ -118,8 +150,9 @@ export function startLambdaRuntime(options: LambdaRuntimeOptions): LambdaRuntime
     child.on('message', (message: FromContainer) => {
       if (message.type === 'log') process[message.stream].write(message.text);
     });
-    const container: Container = { id, child, ready, busy: false, invoked: false, exited };
+    const container: Container = { id, child, ready, busy: false, invoked: false, dead: false, exited };
     void exited.then(() => {
+      container.dead = true;
       const pool = poolOf(name);
       pool.containers = pool.containers.filter((c) => c !== container);
     });
@@ -127,9 +160,9 @@ export function startLambdaRuntime(options: LambdaRuntimeOptions): LambdaRuntime
   };
 
   /** An idle container, a new one, or the next one to come free. */
-  const acquire = (name: FunctionName): Promise<Container> => {
+  const acquire = (name: string): Promise<Container> => {
     const pool = poolOf(name);
-    const idle = pool.containers.find((c) => !c.busy && c.child.exitCode === null);
+    const idle = pool.containers.find((c) => !c.busy && !c.dead);
     if (idle) {
       idle.busy = true;
       return Promise.resolve(idle);
@@ -143,13 +176,9 @@ export function startLambdaRuntime(options: LambdaRuntimeOptions): LambdaRuntime
     return new Promise((resolve) => pool.waiting.push(resolve));
   };
 
-  const release = (name: FunctionName, container: Container) => {
+  const release = (name: string, container: Container) => {
     const pool = poolOf(name);
-    if (
-      container.child.exitCode !== null ||
-      container.child.signalCode !== null ||
-      !container.child.connected
-    ) {
+    if (container.dead || !container.child.connected) {
       pool.containers = pool.containers.filter((c) => c !== container);
       const next = pool.waiting.shift();
       if (next) {
@@ -167,11 +196,12 @@ export function startLambdaRuntime(options: LambdaRuntimeOptions): LambdaRuntime
   };
 
   const kill = (container: Container) => {
+    container.dead = true;
     if (container.child.exitCode === null && container.child.signalCode === null)
       container.child.kill('SIGKILL');
   };
 
-  const run = async (name: FunctionName, container: Container, event: unknown): Promise<Invocation> => {
+  const run = async (name: string, container: Container, event: unknown): Promise<Invocation> => {
     const coldStart = !container.invoked;
     container.invoked = true;
     const failed = (status: 'error' | 'timeout' | 'crash', errorType: string, errorMessage: string) =>
@@ -184,7 +214,7 @@ export function startLambdaRuntime(options: LambdaRuntimeOptions): LambdaRuntime
       return failed('crash', e.name, e.message);
     }
     const id = nextInvocationId++;
-    const timeoutMs = functions[name].timeoutSeconds * 1000;
+    const { timeoutSeconds } = definitionOf(name);
     return new Promise<Invocation>((resolve) => {
       const { child } = container;
       const finish = (invocation: Invocation) => {
@@ -202,16 +232,10 @@ export function startLambdaRuntime(options: LambdaRuntimeOptions): LambdaRuntime
       const onExit = (code: number | null, signal: string | null) =>
         finish(failed('crash', 'Runtime.ExitError', `container exited (${signal ?? `code ${code}`})`));
       const timer = setTimeout(() => {
-        log(`${name}: container ${container.id} timed out after ${functions[name].timeoutSeconds} s`);
+        log(`${name}: container ${container.id} timed out after ${timeoutSeconds} s`);
         kill(container);
-        finish(
-          failed(
-            'timeout',
-            'Sandbox.Timedout',
-            `Task timed out after ${functions[name].timeoutSeconds} seconds`,
-          ),
-        );
-      }, timeoutMs);
+        finish(failed('timeout', 'Sandbox.Timedout', `Task timed out after ${timeoutSeconds} seconds`));
+      }, timeoutSeconds * 1000);
       child.on('message', onMessage);
       child.once('exit', onExit);
       child.send({ type: 'invoke', id, event } satisfies ToContainer);
@@ -221,13 +245,27 @@ export function startLambdaRuntime(options: LambdaRuntimeOptions): LambdaRuntime
   return {
     async invoke(name, event) {
       if (stopped) throw new Error('The local Lambda runtime is stopped.');
+      definitionOf(name);
       const container = await acquire(name);
+      const started = performance.now();
+      let invocation: Invocation | undefined;
       try {
-        return await run(name, container, event);
+        invocation = await run(name, container, event);
+        return invocation;
       } finally {
         release(name, container);
+        if (invocation) {
+          events.emit('invocation', {
+            name,
+            container: invocation.container,
+            coldStart: invocation.coldStart,
+            status: invocation.status,
+            durationMs: performance.now() - started,
+          });
+        }
       }
     },
+    events,
     containerCounts() {
       return Object.fromEntries([...pools].map(([name, pool]) => [name, pool.containers.length]));
     },

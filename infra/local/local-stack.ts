@@ -35,7 +35,7 @@ export interface LocalStackOptions {
   /** Whether the S3 endpoint delivers bucket notifications (SeaweedFS has none). Default true. */
   bucketNotifications?: boolean;
   /** Work to finish before the gateway answers (the local admin): health is 200 only after it. */
-  beforeReady?: () => Promise<void>;
+  beforeReady?: (url: string) => Promise<void>;
   log?: (line: string) => void;
   onRequest?: (line: string) => void;
   staticFiles?: (request: IncomingMessage, response: ServerResponse) => Promise<boolean>;
@@ -123,7 +123,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       { endpoint: endpoints.sqs, region: LOCAL_REGION, runtime },
       (message, error) => log(`${message}${error ? `: ${(error as Error).message ?? String(error)}` : ''}`),
     );
-    await options.beforeReady?.();
+    await options.beforeReady?.(gateway.url);
     gateway.markReady();
     const started = { gateway, pump, runtime };
     return {

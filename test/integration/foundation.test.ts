@@ -1,4 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { describe, expect, inject, it } from 'vitest';
+import { startLocalStack } from '../../infra/local/local-stack.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 
 const local = useLocalStack();
@@ -52,5 +54,25 @@ describe('the local service', () => {
     expect(response.status).toBe(405);
     expect(response.headers.get('allow')).toBe('GET');
     expect(await response.json()).toMatchObject({ type: '/problems/method-not-allowed', status: 405 });
+  });
+});
+
+describe('a starting stack', () => {
+  it('answers /v1/health 503 until the work before ready (the local admin) is done, then 200', async () => {
+    const seen: number[] = [];
+    const stack = await startLocalStack({
+      port: 0,
+      endpoints: inject('awsEndpoints'),
+      prefix: `t${randomBytes(4).toString('hex')}`,
+      beforeReady: async (url) => {
+        seen.push((await fetch(`${url}/v1/health`)).status);
+      },
+    });
+    try {
+      seen.push((await fetch(`${stack.url}/v1/health`)).status);
+      expect(seen).toEqual([503, 200]);
+    } finally {
+      await stack.stop();
+    }
   });
 });

@@ -7,7 +7,11 @@ import { useLocalStack } from '../support/local-stack.ts';
 const local = useLocalStack();
 let s3: S3Client | undefined;
 const client = () => {
-  s3 ??= new S3Client({ endpoint: local.stack.endpoints.s3, region: local.stack.region, forcePathStyle: true });
+  s3 ??= new S3Client({
+    endpoint: local.stack.endpoints.s3,
+    region: local.stack.region,
+    forcePathStyle: true,
+  });
   return s3;
 };
 afterAll(() => s3?.destroy());

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { InvocationRecord } from '../../infra/local/lambda-runtime.ts';
 import { type Api, type SignedInUser, signIn, signUp } from '../support/api.ts';
 import { ensureTestAdmin, TEST_ADMIN, useLocalStack } from '../support/local-stack.ts';
 import { modelFile, publishModel } from '../support/models.ts';
@@ -72,6 +73,30 @@ describe('the prediction rate limit', () => {
     for (let i = 0; i < PER_MINUTE; i++) expect((await predict(first.api, 'iris')).status).toBe(201);
     expectProblem(await predict(first.api, 'iris'), 429, 'rate-limited');
     expect((await predict(second.api, 'iris')).status).toBe(201);
+  });
+});
+
+describe('the rate limit across containers', () => {
+  it('holds per container for now: a burst spread over several containers gets more through', async () => {
+    const user = await newUser('burst', 100);
+    const containers = new Set<number>();
+    const listener = (record: InvocationRecord) => {
+      if (record.name === 'predict') containers.add(record.container);
+    };
+    local.stack.runtime.events.on('invocation', listener);
+    const burst = 16;
+    const statuses = await Promise.all(
+      Array.from({ length: burst }, async () => (await predict(user.api, 'iris')).status),
+    ).finally(() => local.stack.runtime.events.off('invocation', listener));
+
+    const succeeded = statuses.filter((s) => s === 201).length;
+    expect(statuses.filter((s) => s === 429)).toHaveLength(burst - succeeded);
+    // Each container's limiter is its own module state (the README says so): with several
+    // containers more than PER_MINUTE get through, but never more than PER_MINUTE per container.
+    expect(containers.size).toBeGreaterThan(1);
+    expect(succeeded).toBeGreaterThan(PER_MINUTE);
+    expect(succeeded).toBeLessThanOrEqual(PER_MINUTE * containers.size);
+    expect((await ledger.expectReconciled(user.id)).balance).toBe(100 - succeeded);
   });
 });
 

@@ -15,6 +15,9 @@ export default defineConfig({
     pool: 'forks',
     // Each file runs its own stack and browser; two at a time keeps a laptop responsive.
     maxWorkers: 2,
+    // A first request to a function cold-starts its container (as on Lambda), slower on a loaded
+    // machine: polled expectations get the time a person would give the page.
+    expect: { poll: { timeout: 10_000, interval: 100 } },
     env: base.test?.env ?? {},
   },
 });

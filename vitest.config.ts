@@ -11,6 +11,9 @@ export default defineConfig({
     pool: 'forks',
     // Integration files mostly wait on the emulator; a few more workers than cores keeps both busy.
     maxWorkers: 3,
+    // A first request to a function cold-starts its container (as on Lambda), slower on a loaded
+    // machine: polled expectations get the time a person would give the page.
+    expect: { poll: { timeout: 10_000, interval: 100 } },
     env: {
       LOG_LEVEL: 'SILENT',
       STAGE: 'dev',

@@ -1,16 +1,7 @@
 import { signingKeys } from '#shared/adapters/signing-key-source.ts';
-import {
-  ApiKeyCreateSchema,
-  IdParamsSchema,
-  PasswordGrantSchema,
-  RefreshGrantSchema,
-  RegisterBodySchema,
-  RevokeBodySchema,
-} from '#shared/api/schemas.ts';
 import { services } from '#shared/app/services.ts';
-import { httpFunction, principalOf } from '#shared/http/http-function.ts';
+import { httpFunction } from '#shared/http/http-function.ts';
 import { json, noContent } from '#shared/http/responses.ts';
-import { parseRequest } from '#shared/http/validation.ts';
 import type { ApiKeyRecord } from '#shared/users/ports.ts';
 
 const publicKey = ({ id, name, prefix, createdAt }: ApiKeyRecord) => ({ id, name, prefix, createdAt });
@@ -22,29 +13,23 @@ export const handler = httpFunction('auth', {
   },
 
   'POST /v1/users': async ({ body }) => {
-    const input = parseRequest(RegisterBodySchema, body, 'body');
-    const user = await services().users.register(input);
+    const user = await services().users.register(body);
     return json(201, user, { Location: '/v1/users/me' });
   },
 
   'POST /v1/tokens': async ({ body, event }) => {
-    if (body && typeof body === 'object' && 'refreshToken' in body) {
-      const { refreshToken } = parseRequest(RefreshGrantSchema, body, 'body');
-      return json(200, await services().users.refresh(refreshToken));
-    }
-    const { email, password } = parseRequest(PasswordGrantSchema, body, 'body');
+    if ('refreshToken' in body) return json(200, await services().users.refresh(body.refreshToken));
     const source = event.requestContext.http.sourceIp;
-    return json(200, await services().users.signIn({ email, password, source }));
+    return json(200, await services().users.signIn({ email: body.email, password: body.password, source }));
   },
 
   'POST /v1/tokens/revoke': async ({ body }) => {
-    const { refreshToken } = parseRequest(RevokeBodySchema, body, 'body');
-    await services().users.revoke(refreshToken);
+    await services().users.revoke(body.refreshToken);
     return noContent();
   },
 
-  'GET /v1/users/me': async (request) => {
-    const { userId } = principalOf(request);
+  'GET /v1/users/me': async ({ principal }) => {
+    const { userId } = principal;
     const [user, account, notifications] = await Promise.all([
       services().users.me(userId),
       services().credits.account(userId),
@@ -64,20 +49,18 @@ export const handler = httpFunction('auth', {
     });
   },
 
-  'POST /v1/api-keys': async (request) => {
-    const { name } = parseRequest(ApiKeyCreateSchema, request.body, 'body');
-    const { record, key } = await services().users.createApiKey(principalOf(request), name);
+  'POST /v1/api-keys': async ({ principal, body }) => {
+    const { record, key } = await services().users.createApiKey(principal, body.name);
     return json(201, { ...publicKey(record), key });
   },
 
-  'GET /v1/api-keys': async (request) => {
-    const keys = await services().users.listApiKeys(principalOf(request));
+  'GET /v1/api-keys': async ({ principal }) => {
+    const keys = await services().users.listApiKeys(principal);
     return json(200, { items: keys.map(publicKey), nextCursor: null });
   },
 
-  'DELETE /v1/api-keys/{id}': async (request) => {
-    const { id } = parseRequest(IdParamsSchema, request.params, 'path');
-    await services().users.deleteApiKey(principalOf(request), id);
+  'DELETE /v1/api-keys/{id}': async ({ principal, params }) => {
+    await services().users.deleteApiKey(principal, params.id);
     return noContent();
   },
 });

@@ -1,29 +1,24 @@
 import { presentBatch } from '#shared/api/presenters.ts';
-import { BatchIdParamsSchema, CreateBatchBodySchema, PageQuerySchema } from '#shared/api/schemas.ts';
 import { services } from '#shared/app/services.ts';
-import { httpFunction, principalOf } from '#shared/http/http-function.ts';
+import { httpFunction } from '#shared/http/http-function.ts';
 import { json } from '#shared/http/responses.ts';
-import { parseRequest } from '#shared/http/validation.ts';
 
 export const handler = httpFunction('batches', {
-  'POST /v1/batches': async (request) => {
-    const input = parseRequest(CreateBatchBodySchema, request.body, 'body');
-    const { batch, upload } = await services().batches.create(principalOf(request), input);
+  'POST /v1/batches': async ({ principal, body }) => {
+    const { batch, upload } = await services().batches.create(principal, body);
     return json(
       201,
-      { id: batch.id, status: batch.status, upload, batch: presentBatch(batch) },
+      // A new batch awaits its upload.
+      { id: batch.id, status: 'awaiting_upload', upload, batch: presentBatch(batch) },
       { Location: `/v1/batches/${batch.id}` },
     );
   },
 
-  'GET /v1/batches': async (request) => {
-    const query = parseRequest(PageQuerySchema, request.query, 'query');
-    const page = await services().batches.list(principalOf(request), query);
+  'GET /v1/batches': async ({ principal, query }) => {
+    const page = await services().batches.list(principal, query);
     return json(200, { items: page.items.map(presentBatch), nextCursor: page.nextCursor });
   },
 
-  'GET /v1/batches/{id}': async (request) => {
-    const { id } = parseRequest(BatchIdParamsSchema, request.params, 'path');
-    return json(200, presentBatch(await services().batches.get(principalOf(request), id)));
-  },
+  'GET /v1/batches/{id}': async ({ principal, params }) =>
+    json(200, presentBatch(await services().batches.get(principal, params.id))),
 });

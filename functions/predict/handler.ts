@@ -1,19 +1,10 @@
 import { presentLedgerEntry, presentPrediction } from '#shared/api/presenters.ts';
-import {
-  IdempotencyHeadersSchema,
-  ModelRefParamsSchema,
-  PredictionBodySchema,
-  PredictionIdParamsSchema,
-  PredictionsQuerySchema,
-  RefundBodySchema,
-} from '#shared/api/schemas.ts';
 import { services } from '#shared/app/services.ts';
 import { ModelError } from '#shared/domain/errors.ts';
 import { toCsv } from '#shared/domain/usage.ts';
 import { csvResponse, wantsCsv } from '#shared/http/csv.ts';
-import { httpFunction, principalOf } from '#shared/http/http-function.ts';
+import { httpFunction } from '#shared/http/http-function.ts';
 import { json } from '#shared/http/responses.ts';
-import { parseRequest } from '#shared/http/validation.ts';
 import { MetricUnit, metrics } from '#shared/observability/metrics.ts';
 
 const predictionColumns = [
@@ -33,15 +24,12 @@ const predictionColumns = [
 export const handler = httpFunction(
   'predict',
   {
-    'POST /v1/models/{modelId}/predictions': async (request) => {
-      const { modelId } = parseRequest(ModelRefParamsSchema, request.params, 'path');
-      const body = parseRequest(PredictionBodySchema, request.body, 'body');
-      const headers = parseRequest(IdempotencyHeadersSchema, request.headers, 'header');
+    'POST /v1/models/{modelId}/predictions': async ({ principal, params, body, headers }) => {
       const started = performance.now();
       try {
         const result = await services().predictions.predict(
-          principalOf(request),
-          modelId,
+          principal,
+          params.modelId,
           body,
           headers['idempotency-key'],
         );
@@ -55,32 +43,24 @@ export const handler = httpFunction(
       }
     },
 
-    'GET /v1/predictions': async (request) => {
-      const query = parseRequest(PredictionsQuerySchema, request.query, 'query');
-      if (wantsCsv(request, query.format)) {
-        const all = await services().predictions.exportAll(principalOf(request), query.modelId);
+    'GET /v1/predictions': async ({ principal, query, event }) => {
+      if (wantsCsv(event.headers, query.format)) {
+        const all = await services().predictions.exportAll(principal, query.modelId);
         const rows = all.map((p) => ({
           ...presentPrediction(p),
           error: p.error ? `${p.error.code}: ${p.error.message}` : '',
         }));
         return csvResponse(toCsv(predictionColumns, rows), 'predictions.csv');
       }
-      const page = await services().predictions.list(principalOf(request), query);
+      const page = await services().predictions.list(principal, query);
       return json(200, { items: page.items.map(presentPrediction), nextCursor: page.nextCursor });
     },
 
-    'GET /v1/predictions/{predictionId}': async (request) => {
-      const { predictionId } = parseRequest(PredictionIdParamsSchema, request.params, 'path');
-      return json(
-        200,
-        presentPrediction(await services().predictions.get(principalOf(request), predictionId)),
-      );
-    },
+    'GET /v1/predictions/{predictionId}': async ({ principal, params }) =>
+      json(200, presentPrediction(await services().predictions.get(principal, params.predictionId))),
 
-    'POST /v1/admin/predictions/{predictionId}/refunds': async (request) => {
-      const { predictionId } = parseRequest(PredictionIdParamsSchema, request.params, 'path');
-      const { reason } = parseRequest(RefundBodySchema, request.body, 'body');
-      const result = await services().predictions.refund(principalOf(request), predictionId, reason);
+    'POST /v1/admin/predictions/{predictionId}/refunds': async ({ principal, params, body }) => {
+      const result = await services().predictions.refund(principal, params.predictionId, body.reason);
       return json(201, { transaction: presentLedgerEntry(result.entry), balance: result.balance });
     },
   },

@@ -1,7 +1,11 @@
-/** Generates the OpenAPI 3.1 document from the route table and the zod schemas that validate requests. */
+/**
+ * Generates the OpenAPI 3.1 document from the route table: the zod schemas that validate each request
+ * and type its answers.
+ */
 import { OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
 import { problemTitles } from '../domain/errors.ts';
-import { type RouteDefinition, routes } from './routes.ts';
+import { type ResponseSpec, type RouteDefinition, routes } from './routes.ts';
 import { ProblemSchema } from './schemas.ts';
 
 type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
@@ -26,19 +30,23 @@ export function openApiDocument(): OpenApiDocument {
     if (r.hidden) continue;
     const responses: RouteConfig['responses'] = {};
     for (const [status, spec] of Object.entries(r.responses)) {
-      const response = spec;
-      responses[status] = response.schema
-        ? {
-            description: response.description,
-            content: { [response.contentType ?? 'application/json']: { schema: response.schema } },
-          }
-        : { description: response.description };
+      const response: ResponseSpec = spec;
+      const content = {
+        ...(response.schema
+          ? { [response.contentType ?? 'application/json']: { schema: response.schema } }
+          : {}),
+        ...Object.fromEntries((response.alsoAs ?? []).map((type) => [type, { schema: z.string() }])),
+      };
+      responses[status] =
+        Object.keys(content).length > 0
+          ? { description: response.description, content }
+          : { description: response.description };
     }
     if (r.access !== 'public') {
       responses['401'] = problemResponse('Missing, invalid or expired credential');
     }
     if (r.access === 'admin') responses['403'] = problemResponse('The caller is not an admin');
-    if (definition.body || definition.query || definition.params) {
+    if (definition.body || definition.query || definition.params || definition.headers) {
       responses['400'] = problemResponse('The request is not valid; `errors` names each field');
     }
     responses.default = problemResponse('Any other problem');

@@ -11,6 +11,7 @@ import {
   ApiKeyCreatedSchema,
   ApiKeyCreateSchema,
   ApiKeyListSchema,
+  AssetParamsSchema,
   AuditEntrySchema,
   BalanceChangeResponseSchema,
   BatchIdParamsSchema,
@@ -57,8 +58,11 @@ export type Access = 'public' | 'user' | 'admin';
 
 export interface ResponseSpec {
   description: string;
+  /** The JSON body (or, with `contentType`, the body of that media type). */
   schema?: z.ZodType;
   contentType?: string;
+  /** Other media types the same answer may come as, e.g. `text/csv` for `?format=csv`. */
+  alsoAs?: readonly string[];
 }
 
 export interface RouteDefinition {
@@ -69,10 +73,12 @@ export interface RouteDefinition {
   access: Access;
   summary: string;
   tag: string;
+  /** The parts of a request, validated before the route's handler runs; it receives their output. */
   body?: z.ZodType;
   query?: z.ZodObject;
   params?: z.ZodObject;
   headers?: z.ZodObject;
+  /** What each status answers; the handler's 2xx results are type-checked against these. */
   responses: Record<number, ResponseSpec>;
   /** Left out of the OpenAPI document (e.g. the document itself). */
   hidden?: boolean;
@@ -116,6 +122,7 @@ export const routes = [
     tag: 'Public',
     summary: 'Swagger UI assets',
     hidden: true,
+    params: AssetParamsSchema,
     responses: { 200: { description: 'A static asset' } },
   }),
   route({
@@ -234,7 +241,11 @@ export const routes = [
     summary: "The caller's ledger, newest first",
     query: TransactionsQuerySchema,
     responses: {
-      200: { description: 'A page of ledger entries', schema: pageOf(LedgerEntrySchema, 'LedgerPage') },
+      200: {
+        description: 'A page of ledger entries (with ?format=csv: the whole filtered ledger)',
+        schema: pageOf(LedgerEntrySchema, 'LedgerPage'),
+        alsoAs: ['text/csv'],
+      },
     },
   }),
   route({
@@ -330,7 +341,11 @@ export const routes = [
     summary: "The caller's predictions, newest first",
     query: PredictionsQuerySchema,
     responses: {
-      200: { description: 'A page of predictions', schema: pageOf(PredictionRecordSchema, 'PredictionPage') },
+      200: {
+        description: 'A page of predictions (with ?format=csv: the whole filtered history)',
+        schema: pageOf(PredictionRecordSchema, 'PredictionPage'),
+        alsoAs: ['text/csv'],
+      },
     },
   }),
   route({
@@ -417,7 +432,9 @@ export const routes = [
     tag: 'Reports',
     summary: "The caller's predictions, failures and credits per day or per model (JSON or CSV)",
     query: UsageQuerySchema,
-    responses: { 200: { description: 'The usage report', schema: UsageReportSchema } },
+    responses: {
+      200: { description: 'The usage report', schema: UsageReportSchema, alsoAs: ['text/csv'] },
+    },
   }),
   route({
     method: 'GET',

@@ -1,6 +1,7 @@
 /**
- * Request and response schemas of the public API. The same zod objects validate requests in the
- * handlers and generate the OpenAPI document, so the two cannot drift apart.
+ * Request and response schemas of the public API. The route table names them; the same zod objects
+ * validate requests (in httpFunction, before a handler runs), type the handlers' answers and
+ * generate the OpenAPI document, so the three cannot drift apart.
  */
 import { z } from 'zod';
 import { creditAmount, ledgerKinds, MAX_GRANT, MAX_TOP_UP } from '../domain/credits.ts';
@@ -24,6 +25,8 @@ export const ProblemSchema = z
   .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
 
 export const HealthSchema = z.object({ status: z.literal('ok') }).meta({ id: 'Health' });
+
+export const AssetParamsSchema = z.object({ asset: z.string() });
 
 /** `?limit=&cursor=` of every list endpoint. */
 export const PageQuerySchema = z.strictObject({
@@ -78,9 +81,26 @@ export const RefreshGrantSchema = z.strictObject({ refreshToken: z.string().min(
   description: 'Exchange a refresh token for a new pair (the old one is spent)',
 });
 
-export const TokenRequestSchema = z
-  .union([PasswordGrantSchema, RefreshGrantSchema])
-  .meta({ id: 'TokenRequest' });
+export const TokenRequestSchema = z.union([PasswordGrantSchema, RefreshGrantSchema]).meta({
+  id: 'TokenRequest',
+  description: 'A password grant, or a refresh grant (a body with `refreshToken`)',
+});
+
+/**
+ * Which variant of a union body a client meant, so that a bad one is answered with that variant's
+ * field errors (zod alone reports a bare "invalid input" when no variant fits).
+ */
+const unionVariants = new WeakMap<z.ZodType, (input: unknown) => z.ZodType>();
+
+export function variantMeant(union: z.ZodType, input: unknown): z.ZodType | undefined {
+  return unionVariants.get(union)?.(input);
+}
+
+unionVariants.set(TokenRequestSchema, (input) =>
+  typeof input === 'object' && input !== null && 'refreshToken' in input
+    ? RefreshGrantSchema
+    : PasswordGrantSchema,
+);
 
 export const TokenPairSchema = z
   .object({

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotFoundError } from '../domain/errors.ts';
-import { type HttpResult, text } from './responses.ts';
+import { type MediaResult, text } from './responses.ts';
 
 const assets: Record<string, string> = {
   'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
@@ -23,7 +23,7 @@ function assetDirectory(): string {
 
 const cache = new Map<string, string>();
 
-export async function docsAsset(name: string | undefined): Promise<HttpResult> {
+export async function docsAsset(name: string | undefined): Promise<MediaResult<200>> {
   const contentType = name ? assets[name] : undefined;
   if (!name || !contentType) throw new NotFoundError(`There is no documentation asset named ${name ?? ''}.`);
   let body = cache.get(name);
@@ -34,7 +34,7 @@ export async function docsAsset(name: string | undefined): Promise<HttpResult> {
   return text(200, body, contentType, { 'Cache-Control': 'public, max-age=86400' });
 }
 
-export function docsPage(): HttpResult {
+export function docsPage(): MediaResult<200, 'text/html'> {
   return text(
     200,
     `<!doctype html>

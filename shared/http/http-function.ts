@@ -1,13 +1,24 @@
 /**
  * Builds the Lambda handler of one API area: a middy chain that parses JSON bodies, dispatches on
  * API Gateway's route key to one thin route handler, and turns every error into problem+json.
+ * The route table is the contract: before a handler runs, its caller is authenticated and the
+ * request's path, query, body and headers are parsed with the route's schemas (a mismatch is a 400
+ * naming each field); what the handler answers is type-checked against the route's responses.
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import type { z } from 'zod';
 import type { HttpFunctionName } from '../api/functions.ts';
-import { type Access, DEFAULT_ROUTE_KEY, type RouteKeyOf, routes } from '../api/routes.ts';
+import {
+  DEFAULT_ROUTE_KEY,
+  type Route,
+  type RouteDefinition,
+  type RouteKeyOf,
+  routeKey,
+  routes,
+} from '../api/routes.ts';
 import { services } from '../app/services.ts';
 import { config } from '../config.ts';
 import {
@@ -15,40 +26,76 @@ import {
   ForbiddenError,
   NotFoundError,
   PayloadTooLargeError,
-  UnauthorizedError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../domain/errors.ts';
 import type { Principal } from '../domain/users.ts';
 import { logger } from '../observability/logger.ts';
-import { type HttpResult, internalError, problem } from './responses.ts';
+import {
+  type HttpResult,
+  internalError,
+  type JsonResult,
+  type MediaResult,
+  problem,
+  type StatusResult,
+} from './responses.ts';
+import { parseRequest } from './validation.ts';
 
 export type HttpEvent = APIGatewayProxyEventV2 & { parsedBody?: unknown };
 
-export interface HttpRequest {
-  event: HttpEvent;
-  routeKey: string;
+type RawValues = Record<string, string | undefined>;
+type RoutesByKey = { [R in Route as `${R['method']} ${R['path']}`]: R };
+type Parsed<R, Part extends 'params' | 'query' | 'headers' | 'body', Otherwise> = R extends {
+  [P in Part]: infer S extends z.ZodType;
+}
+  ? z.output<S>
+  : Otherwise;
+
+/** What a route's handler gets: each part of the request parsed by the route's own schemas. */
+export interface RouteInput<R extends Route> {
+  /** Path parameters; as sent when the route declares no schema for them. */
+  params: Parsed<R, 'params', RawValues>;
+  /** Query parameters; as sent when the route declares no schema for them. */
+  query: Parsed<R, 'query', RawValues>;
+  /** The declared headers (names in lower case); all of them when the route declares none. */
+  headers: Parsed<R, 'headers', RawValues>;
+  /** The parsed JSON body; `unknown` for a route that declares none. */
+  body: Parsed<R, 'body', unknown>;
+  /** The authenticated caller, for every route whose access is not `public`. */
+  principal: R['access'] extends 'public' ? undefined : Principal;
   requestId: string;
-  /** Header names are lower case, as API Gateway delivers them. */
-  headers: Record<string, string | undefined>;
-  params: Record<string, string | undefined>;
-  query: Record<string, string | undefined>;
-  /** The parsed JSON body; `undefined` when the request had none. */
-  body: unknown;
-  /** The authenticated caller; set for every route whose access is not `public`. */
-  principal: Principal | undefined;
+  event: HttpEvent;
 }
 
-/** The caller of a route that requires authentication (the chain has verified it already). */
-export function principalOf(request: HttpRequest): Principal {
-  if (!request.principal) throw new UnauthorizedError();
-  return request.principal;
-}
+type SuccessStatus = 200 | 201 | 202 | 204;
 
-export type RouteHandler = (request: HttpRequest) => Promise<HttpResult>;
+/** The answer a declared response allows: JSON of its schema, its media type, or any body. */
+type ResultFor<S extends number, Spec> =
+  | (Spec extends { schema: infer Z extends z.ZodType }
+      ? Spec extends { contentType: infer M extends string }
+        ? MediaResult<S, M>
+        : JsonResult<S, z.input<Z>>
+      : Spec extends { contentType: infer M extends string }
+        ? MediaResult<S, M>
+        : StatusResult<S>)
+  | (Spec extends { alsoAs: readonly (infer M extends string)[] } ? MediaResult<S, M> : never);
 
-export type RouteHandlers<F extends HttpFunctionName> = { [K in RouteKeyOf<F>]: RouteHandler } & {
-  [DEFAULT_ROUTE_KEY]?: RouteHandler;
+/** A route's successful answers, as its `responses` declare them. */
+export type RouteResult<R extends Route> = {
+  [S in keyof R['responses'] & SuccessStatus]: ResultFor<S, R['responses'][S]>;
+}[keyof R['responses'] & SuccessStatus];
+
+type RouteFor<K extends string> = K extends keyof RoutesByKey ? RoutesByKey[K] : never;
+
+export type RouteHandler<K extends string> = (
+  input: RouteInput<RouteFor<K>>,
+) => Promise<RouteResult<RouteFor<K>>>;
+
+/** The catch-all gets the raw event: it answers what no route matched. */
+export type DefaultRouteHandler = (input: { event: HttpEvent; requestId: string }) => Promise<HttpResult>;
+
+export type RouteHandlers<F extends HttpFunctionName> = { [K in RouteKeyOf<F>]: RouteHandler<K> } & {
+  [DEFAULT_ROUTE_KEY]?: DefaultRouteHandler;
 };
 
 const jsonMime = /^application\/([\w.+-]+\+)?json\s*(;.*)?$/i;
@@ -144,44 +191,49 @@ function requestContext(): MiddlewareObj<HttpEvent, HttpResult> {
   };
 }
 
+/** Validates each part of a request the route declares a schema for, in the order clients fix them. */
+function parseInput(route: RouteDefinition, event: HttpEvent) {
+  const params = event.pathParameters ?? {};
+  const query = event.queryStringParameters ?? {};
+  const headers = event.headers ?? {};
+  return {
+    params: route.params ? parseRequest(route.params, params, 'path') : params,
+    query: route.query ? parseRequest(route.query, query, 'query') : query,
+    body: route.body ? parseRequest(route.body, event.parsedBody, 'body') : event.parsedBody,
+    headers: route.headers ? parseRequest(route.headers, headers, 'header') : headers,
+  };
+}
+
 export function httpFunction<F extends HttpFunctionName>(
   fn: F,
   handlers: RouteHandlers<F>,
   options: { metrics?: Metrics } = {},
 ) {
-  const table = handlers as Record<string, RouteHandler | undefined>;
-  const expected = routes.filter((r) => r.fn === fn).map((r) => `${r.method} ${r.path}`);
-  const missing = expected.filter((key) => !table[key]);
+  type AnyHandler = (input: unknown) => Promise<HttpResult>;
+  const table = handlers as unknown as Record<string, AnyHandler | undefined>;
+  const own = new Map<string, RouteDefinition>(
+    (routes as readonly RouteDefinition[]).filter((r) => r.fn === fn).map((r) => [routeKey(r), r]),
+  );
+  const missing = [...own.keys()].filter((key) => !table[key]);
   if (missing.length > 0) throw new Error(`Function ${fn} has no handler for ${missing.join(', ')}`);
 
-  const access = new Map<string, Access>(
-    routes.filter((r) => r.fn === fn).map((r) => [`${r.method} ${r.path}`, r.access]),
-  );
-
   const dispatch = async (event: HttpEvent, _context: Context): Promise<HttpResult> => {
-    const handle = table[event.routeKey] ?? table[DEFAULT_ROUTE_KEY];
+    const requestId = requestIdOf(event);
+    const route = own.get(event.routeKey);
+    const handle = route ? table[event.routeKey] : table[DEFAULT_ROUTE_KEY];
     if (!handle) {
       throw new NotFoundError(`No route matches ${event.requestContext.http.method} ${event.rawPath}.`);
     }
-    const required = access.get(event.routeKey) ?? 'public';
+    if (!route) return handle({ event, requestId });
     let principal: Principal | undefined;
-    if (required !== 'public') {
+    if (route.access !== 'public') {
       principal = await services().users.authenticate(event.headers?.authorization);
       logger.appendKeys({ userId: principal.userId });
-      if (required === 'admin' && principal.role !== 'admin') {
+      if (route.access === 'admin' && principal.role !== 'admin') {
         throw new ForbiddenError('Only admins may do this.');
       }
     }
-    return handle({
-      event,
-      routeKey: event.routeKey,
-      requestId: requestIdOf(event),
-      headers: event.headers ?? {},
-      params: event.pathParameters ?? {},
-      query: event.queryStringParameters ?? {},
-      body: event.parsedBody,
-      principal,
-    });
+    return handle({ ...parseInput(route, event), principal, requestId, event });
   };
 
   const chain = middy<HttpEvent, HttpResult>().use(injectLambdaContext(logger, { resetKeys: true }));

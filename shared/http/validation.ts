@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { variantMeant } from '../api/schemas.ts';
 import { type FieldError, ValidationError } from '../domain/errors.ts';
 
 export type Location = 'body' | 'query' | 'path' | 'header';
@@ -29,7 +30,9 @@ export function parseRequest<S extends z.ZodType>(
 ): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const errors = fieldErrors(location, result.error);
+  // Of a union that no variant fits, report the errors of the variant the client meant.
+  const variant = variantMeant(schema, value);
+  const errors = fieldErrors(location, variant?.safeParse(value).error ?? result.error);
   const first = errors[0];
   const summary = first ? `${first.path}: ${first.message}` : 'invalid';
   throw new ValidationError(

@@ -3,8 +3,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // The browser tests need Chromium: `npm run test:browser` runs them (vitest.browser.config.ts).
-    exclude: ['test/browser/**', '**/node_modules/**'],
+    // The browser tests need Chromium (`npm run test:browser`), the strict-S3 ones SeaweedFS
+    // (`npm run test:aws-fidelity`).
+    exclude: ['test/browser/**', 'test/strict-s3/**', '**/node_modules/**'],
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 180_000,

@@ -55,7 +55,10 @@ export const LOCAL_REGION = 'us-east-1';
 
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const log = options.log ?? (() => {});
-  // Emulators accept any credentials; the SDK only needs some to sign with.
+  // The functions' settings first: they may name the credentials an emulator wants (SeaweedFS
+  // accepts one identity), which provisioning below signs with too.
+  Object.assign(process.env, options.environment);
+  // Other emulators accept any credentials; the SDK only needs some to sign with.
   process.env.AWS_ACCESS_KEY_ID ??= 'local';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
   const given = { ...options.endpoints };

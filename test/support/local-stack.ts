@@ -1,6 +1,7 @@
 /** Starts the service for one test file: its own resources on the run's emulator, its own gateway. */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, inject } from 'vitest';
+import type { AwsEndpoints } from '../../infra/local/aws-endpoints.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
 
 export interface StackHandle {
@@ -14,13 +15,18 @@ export function useLocalStack(
     visibilityTimeoutSeconds?: number;
     /** Receives the gateway's one-line summary of each request, as `npm run dev` prints it. */
     onRequest?: (line: string) => void;
+    /** Services on another emulator than the run's (the strict-S3 tests put S3 on SeaweedFS). */
+    endpoints?: Partial<AwsEndpoints>;
+    /** Whether the S3 endpoint delivers bucket notifications (default true). */
+    bucketNotifications?: boolean;
   } = {},
 ): StackHandle {
   let stack: LocalStack | undefined;
   beforeAll(async () => {
     stack = await startLocalStack({
       port: 0,
-      endpoints: inject('awsEndpoints'),
+      endpoints: { ...inject('awsEndpoints'), ...options.endpoints },
+      ...(options.bucketNotifications === false ? { bucketNotifications: false } : {}),
       prefix: `t${randomBytes(4).toString('hex')}`,
       visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 5,
       ...(options.environment ? { environment: options.environment } : {}),

@@ -19,7 +19,10 @@ export interface PublishedModel {
 }
 
 /** Starts a version with `POST /v1/models`; throws unless 201. */
-export async function createModel(admin: Api, input: { name: string; description?: string; price: number }) {
+export async function createModel(
+  admin: Api,
+  input: { name: string; description?: string; price: number; size?: number; checksumSha256?: string },
+) {
   const response = await admin.post('/v1/models', { description: '', ...input });
   if (response.status !== 201)
     throw new Error(`POST /v1/models: ${response.status} ${JSON.stringify(response.body)}`);

@@ -1,4 +1,5 @@
 import type { Batch, BatchCheckpoint, BatchFormat, BatchStatus } from '../domain/batches.ts';
+import type { TransactionPart } from '../domain/transactions.ts';
 import type { DeclaredFile } from '../domain/uploads.ts';
 
 export interface RawRow {
@@ -65,10 +66,18 @@ export interface BatchRepository {
   ): Promise<Batch | undefined>;
   setRows(userId: string, batchId: string, rows: number): Promise<void>;
   /** The write that records progress, to go in a chunk's charge transaction. */
-  progressPart(userId: string, batchId: string, progress: BatchProgress): unknown;
+  progressPart(userId: string, batchId: string, progress: BatchProgress): TransactionPart;
   saveProgress(userId: string, batchId: string, progress: BatchProgress): Promise<void>;
-  /** Marks a chunk that charged nothing as settled (once), for its transaction. */
-  chunkSettledPart(userId: string, idempotencyId: string, requestHash: string, rowsCharged: number): unknown;
+  /**
+   * Marks a chunk that charged nothing as settled (once), for its transaction; a chunk settled
+   * already fails it with ChangeAlreadySettledError.
+   */
+  chunkSettledPart(
+    userId: string,
+    idempotencyId: string,
+    requestHash: string,
+    rowsCharged: number,
+  ): TransactionPart;
   saveCheckpoint(
     userId: string,
     batchId: string,

@@ -22,9 +22,9 @@ import {
 } from '../domain/batches.ts';
 import { utcDay } from '../domain/credits.ts';
 import {
+  ChangeAlreadySettledError,
   InsufficientCreditsError,
   NotFoundError,
-  TransactionConditionFailedError,
   ValidationError,
 } from '../domain/errors.ts';
 import type { Model } from '../domain/models.ts';
@@ -493,7 +493,7 @@ export class BatchService {
         ]);
       } catch (error) {
         // Settled concurrently by another run of the same chunk: the counters were written then.
-        if (!(error instanceof TransactionConditionFailedError && error.index === 0)) throw error;
+        if (!(error instanceof ChangeAlreadySettledError)) throw error;
       }
       return advance(paid);
     };

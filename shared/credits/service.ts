@@ -25,13 +25,14 @@ import {
 } from '../domain/errors.ts';
 import { isLocalHostName, isPublicAddress } from '../domain/network.ts';
 import { WEBHOOK_SECRET_PREFIX } from '../domain/notifications.ts';
+import type { TransactionPart } from '../domain/transactions.ts';
 import type { Principal } from '../domain/users.ts';
 
 export interface CreditsPort {
   getAccount(userId: string): Promise<Account | undefined>;
   apply(
     change: BalanceChange,
-    options?: { idempotencyTtlSeconds?: number; with?: unknown[] },
+    options?: { idempotencyTtlSeconds?: number; with?: TransactionPart[] },
   ): Promise<BalanceChangeResult>;
   setLimits(userId: string, limits: AccountLimits, extra?: Record<string, unknown>): Promise<Account>;
   listLedger(
@@ -46,12 +47,12 @@ export interface UserLookup {
 }
 
 export interface CreditsAddedCounter {
-  creditsAddedPart(day: string, credits: number): unknown;
+  creditsAddedPart(day: string, credits: number): TransactionPart;
 }
 
 export interface AuditPort {
   entry(input: Omit<AuditEntry, 'id' | 'at'>): AuditEntry;
-  part(entry: AuditEntry): unknown;
+  part(entry: AuditEntry): TransactionPart;
 }
 
 export interface LimitsChange {
@@ -197,7 +198,7 @@ export class CreditsService {
   private async change(
     change: Omit<BalanceChange, 'idempotencyId' | 'requestHash'>,
     idempotencyId: string | undefined,
-    extra: unknown[] = [],
+    extra: TransactionPart[] = [],
   ): Promise<{ entry: LedgerEntry; balance: number; replayed: boolean }> {
     try {
       const result = await this.credits.apply(

@@ -4,6 +4,8 @@
  * layer turns them into RFC 9457 problem+json in one place; anything else becomes a bare 500.
  */
 
+import type { TransactionPartTag } from './transactions.ts';
+
 export interface FieldError {
   /** JSON pointer-ish path of the offending field, e.g. `/inputs/input/0` or `query.limit`. */
   path: string;
@@ -183,15 +185,47 @@ export class ConfigError extends Error {
 }
 
 /**
- * One of the extra writes or checks a caller added to a balance change's transaction failed its
- * condition, so nothing was written. `index` is its position among those extra items.
+ * A part of a transaction whose condition failed and that names no domain error of its own, so
+ * nothing was written. `tag` says which part it was.
  */
 export class TransactionConditionFailedError extends Error {
   override name = 'TransactionConditionFailedError';
   constructor(
-    readonly index: number,
+    readonly tag: TransactionPartTag,
     readonly item: Record<string, unknown> | undefined,
   ) {
-    super(`Condition of transaction item ${index} failed`);
+    super(`The condition of the transaction's ${tag} part failed`);
+  }
+}
+
+/**
+ * A charge's price check failed: the model version it was priced with was repriced or retired
+ * after this container looked it up, so nothing was charged.
+ */
+export class ModelPriceChangedError extends Error {
+  override name = 'ModelPriceChangedError';
+  constructor(
+    readonly modelId: string,
+    readonly price: number,
+  ) {
+    super(`Model ${modelId} is no longer active at price ${price}`);
+  }
+}
+
+/**
+ * The idempotency id of a change was settled already (by a retry or a concurrent request), so this
+ * transaction wrote nothing.
+ */
+export class ChangeAlreadySettledError extends Error {
+  override name = 'ChangeAlreadySettledError';
+  constructor(readonly idempotencyId: string) {
+    super(`The idempotency id ${idempotencyId} was already settled`);
+  }
+}
+
+/** A refund of a prediction that was refunded already. */
+export class PredictionAlreadyRefundedError extends ConflictError {
+  constructor() {
+    super('This prediction was already refunded.');
   }
 }

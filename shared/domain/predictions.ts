@@ -43,3 +43,28 @@ export class RateLimiter {
     return 0;
   }
 }
+
+/** Charges tried for one prediction while the model version keeps changing under it. */
+export const CHARGE_ATTEMPTS = 3;
+
+export type AfterPriceChange<M> =
+  | { next: 'charge'; model: M; cost: number }
+  | { next: 'not-found' }
+  | { next: 'give-up' };
+
+/**
+ * A prediction's charge failed its price check: the model version was repriced or retired after
+ * this container looked it up, and nothing was charged. Given how many charges were tried and the
+ * version as it is now (undefined once it is no longer active), decide what comes next: charge
+ * again at the price that holds now, answer that the model is gone, or give up (a version that
+ * keeps changing under a charge is not a race worth chasing).
+ */
+export function afterPriceChange<M extends { price: number }>(
+  attempts: number,
+  current: M | undefined,
+  rows: number,
+): AfterPriceChange<M> {
+  if (attempts >= CHARGE_ATTEMPTS) return { next: 'give-up' };
+  if (!current) return { next: 'not-found' };
+  return { next: 'charge', model: current, cost: current.price * rows };
+}

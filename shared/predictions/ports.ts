@@ -1,10 +1,10 @@
 import type { AuditEntry } from '../domain/audit.ts';
 import type { BalanceChange, BalanceChangeResult } from '../domain/credits.ts';
 import type { Prediction } from '../domain/predictions.ts';
+import type { TransactionPart } from '../domain/transactions.ts';
 import type { UsageDelta } from '../domain/usage.ts';
 
-/** An opaque item of the storage transaction (a write or a condition), built by an adapter. */
-export type TransactionPart = unknown;
+export type { TransactionPart };
 
 export interface PredictionRepository {
   /** The write that records a prediction, to go in the charge's transaction. */
@@ -15,15 +15,21 @@ export interface PredictionRepository {
     userId: string,
     options: { limit: number; before?: string | undefined; model?: string | undefined },
   ): Promise<{ items: Prediction[]; last: string | null }>;
-  /** Remembers a response under an Idempotency-Key when nothing is charged (a free model). */
+  /**
+   * Remembers a response under an Idempotency-Key when nothing is charged (a free model); when the
+   * key was settled already, its condition fails with ChangeAlreadySettledError.
+   */
   idempotencyPart(
     userId: string,
     idempotencyId: string,
     record: { requestHash: string; response: unknown; balance: number; ttlSeconds: number },
   ): TransactionPart;
-  /** Marks a prediction refunded, once; for the refund's transaction. */
+  /** Marks a prediction refunded, once (else PredictionAlreadyRefundedError); for the refund's transaction. */
   refundPart(prediction: Prediction, at: string): TransactionPart;
-  /** Holds a charge to the model version and price it was computed with. */
+  /**
+   * Holds a charge to the model version and price it was computed with; when either changed, its
+   * condition fails with ModelPriceChangedError.
+   */
   priceCheckPart(modelId: string, price: number): TransactionPart;
 }
 
@@ -44,7 +50,7 @@ export interface UsagePort {
 }
 
 export interface TransactionPort {
-  /** Writes all parts atomically; a failed condition throws TransactionConditionFailedError. */
+  /** Writes all parts atomically; a failed condition throws the domain error of its part. */
   write(parts: TransactionPart[]): Promise<void>;
 }
 

@@ -8,19 +8,20 @@ import { ulid } from 'ulid';
 import { fingerprint } from '../auth/secrets.ts';
 import { utcDay } from '../domain/credits.ts';
 import {
-  AppError,
+  ChangeAlreadySettledError,
   ConflictError,
   IdempotencyKeyReusedError,
   InsufficientCreditsError,
   ModelError,
+  ModelPriceChangedError,
   NotFoundError,
+  PredictionAlreadyRefundedError,
   RateLimitedError,
   SpendCapReachedError,
-  TransactionConditionFailedError,
   ValidationError,
 } from '../domain/errors.ts';
 import type { Model } from '../domain/models.ts';
-import { type Prediction, RateLimiter } from '../domain/predictions.ts';
+import { afterPriceChange, type Prediction, RateLimiter } from '../domain/predictions.ts';
 import { assertInputNesting, outputsToJson, parseInputs } from '../domain/tensors.ts';
 import type { Principal } from '../domain/users.ts';
 import type { ModelRuntime } from '../models/ports.ts';
@@ -53,9 +54,6 @@ export interface PredictionResponse {
   createdAt: string;
 }
 
-/** A charge refused by the model-version condition: the cached model changed under us. */
-class StaleModelError extends Error {}
-
 export class PredictionService {
   private readonly limiter: RateLimiter;
   private readonly modelCache = new Map<string, { model: Model; until: number }>();
@@ -76,7 +74,14 @@ export class PredictionService {
   }
 
   /** The model version a reference names, from this container's cache when it can. */
-  private async resolve(reference: string, fresh = false): Promise<Model> {
+  private async resolve(reference: string): Promise<Model> {
+    const model = await this.lookup(reference, false);
+    if (!model) throw new NotFoundError(`There is no active model "${reference}".`);
+    return model;
+  }
+
+  /** The active version a reference names (read again when `fresh`); undefined when there is none. */
+  private async lookup(reference: string, fresh: boolean): Promise<Model | undefined> {
     const cached = this.modelCache.get(reference);
     if (!fresh && cached && cached.until > Date.now()) return cached.model;
     // Concurrent requests for the same reference share one lookup.
@@ -88,7 +93,7 @@ export class PredictionService {
     const model = await lookup;
     if (!model) {
       this.modelCache.delete(reference);
-      throw new NotFoundError(`There is no active model "${reference}".`);
+      return undefined;
     }
     // A version id always names the same version (its price and status are held by the charge's
     // condition); a name may move to a newer version, so it is looked up again now and then.
@@ -165,7 +170,7 @@ export class PredictionService {
 
     // The model's price or status may change between the lookup and the charge; the charge's
     // condition catches that, and we charge again at the price that now holds (or 404).
-    for (let attempt = 0; ; attempt++) {
+    for (let attempts = 1; ; attempts++) {
       try {
         return await this.charge(principal, model, {
           predictionId,
@@ -177,9 +182,12 @@ export class PredictionService {
           idempotencyId,
         });
       } catch (error) {
-        if (!(error instanceof StaleModelError) || attempt >= 2) throw error;
-        model = await this.resolve(model.id, true);
-        cost = model.price * rows;
+        if (!(error instanceof ModelPriceChangedError)) throw error;
+        const next = afterPriceChange(attempts, await this.lookup(model.id, true), rows);
+        if (next.next === 'give-up') throw error;
+        if (next.next === 'not-found') throw new NotFoundError(`There is no active model "${model.id}".`);
+        model = next.model;
+        cost = next.cost;
       }
     }
   }
@@ -247,72 +255,60 @@ export class PredictionService {
         latencyMs: run.latencyMs,
       }),
     ];
-    try {
-      if (run.cost === 0) {
-        // A free model changes no balance; it still records the prediction under the same
-        // condition, and remembers the response under the Idempotency-Key like a charge does.
-        const balance = (await this.credits.getAccount(principal.userId))?.balance ?? 0;
-        const remember = run.idempotencyId
-          ? [
-              this.predictions.idempotencyPart(principal.userId, run.idempotencyId, {
-                requestHash: run.requestHash,
-                response: response(balance),
-                balance,
-                ttlSeconds: this.settings.idempotencyTtlSeconds,
-              }),
-            ]
-          : [];
-        try {
-          await this.transactions.write([...parts, ...remember]);
-        } catch (error) {
-          const replayIndex = parts.length;
-          if (
-            error instanceof TransactionConditionFailedError &&
-            error.index === replayIndex &&
-            run.idempotencyId
-          ) {
-            const previous = await this.credits.getChangeRecord(principal.userId, run.idempotencyId);
-            if (previous) return this.replay(previous, run.requestHash);
-          }
-          throw error;
+    if (run.cost === 0) {
+      // A free model changes no balance; it still records the prediction under the same
+      // condition, and remembers the response under the Idempotency-Key like a charge does.
+      const balance = (await this.credits.getAccount(principal.userId))?.balance ?? 0;
+      const remember = run.idempotencyId
+        ? [
+            this.predictions.idempotencyPart(principal.userId, run.idempotencyId, {
+              requestHash: run.requestHash,
+              response: response(balance),
+              balance,
+              ttlSeconds: this.settings.idempotencyTtlSeconds,
+            }),
+          ]
+        : [];
+      try {
+        await this.transactions.write([...parts, ...remember]);
+      } catch (error) {
+        // A retry with the same key (or a concurrent request) settled it first: answer what it got.
+        if (error instanceof ChangeAlreadySettledError && run.idempotencyId) {
+          const previous = await this.credits.getChangeRecord(principal.userId, run.idempotencyId);
+          if (previous) return this.replay(previous, run.requestHash);
         }
-        return response(balance);
+        throw error;
       }
-      const result = await this.credits
-        .apply(
-          {
-            userId: principal.userId,
-            kind: 'charge',
-            amount: -run.cost,
-            idempotencyId: run.idempotencyId ?? `prediction#${run.predictionId}`,
-            requestHash: run.requestHash,
-            predictionId: run.predictionId,
-            modelId: model.id,
-          },
-          {
-            with: parts,
-            idempotencyTtlSeconds: this.settings.idempotencyTtlSeconds,
-            ...(run.idempotencyId && keepOutputs ? { record: { response: response(0) } } : {}),
-          },
-        )
-        .catch(keyReused(run.idempotencyId));
-      if (result.outcome === 'insufficient-credits') {
-        throw new InsufficientCreditsError(result.balance, result.cost);
-      }
-      if (result.outcome === 'spend-cap-reached') {
-        throw new SpendCapReachedError(result.cap, result.spentToday, result.cost);
-      }
-      if (result.replayed && result.stored) return this.replay(result.stored, run.requestHash);
-      if (result.lowBalance?.deliver)
-        await this.followUps.notifyLowBalance(principal.userId, result.lowBalance.notificationId);
-      return response(result.balance);
-    } catch (error) {
-      if (error instanceof AppError) throw error;
-      if (error instanceof TransactionConditionFailedError && error.index === 1) {
-        throw new StaleModelError();
-      }
-      throw error;
+      return response(balance);
     }
+    const result = await this.credits
+      .apply(
+        {
+          userId: principal.userId,
+          kind: 'charge',
+          amount: -run.cost,
+          idempotencyId: run.idempotencyId ?? `prediction#${run.predictionId}`,
+          requestHash: run.requestHash,
+          predictionId: run.predictionId,
+          modelId: model.id,
+        },
+        {
+          with: parts,
+          idempotencyTtlSeconds: this.settings.idempotencyTtlSeconds,
+          ...(run.idempotencyId && keepOutputs ? { record: { response: response(0) } } : {}),
+        },
+      )
+      .catch(keyReused(run.idempotencyId));
+    if (result.outcome === 'insufficient-credits') {
+      throw new InsufficientCreditsError(result.balance, result.cost);
+    }
+    if (result.outcome === 'spend-cap-reached') {
+      throw new SpendCapReachedError(result.cap, result.spentToday, result.cost);
+    }
+    if (result.replayed && result.stored) return this.replay(result.stored, run.requestHash);
+    if (result.lowBalance?.deliver)
+      await this.followUps.notifyLowBalance(principal.userId, result.lowBalance.notificationId);
+    return response(result.balance);
   }
 
   private replay(record: Record<string, unknown>, requestHash: string): PredictionResponse {
@@ -363,42 +359,35 @@ export class PredictionService {
     if (prediction.status !== 'succeeded' || prediction.cost <= 0) {
       throw new ConflictError('Only a prediction that was charged can be refunded.');
     }
-    if (prediction.refundedAt) throw new ConflictError('This prediction was already refunded.');
-    try {
-      const result = await this.credits.apply(
-        {
-          userId: prediction.userId,
-          kind: 'refund',
-          amount: prediction.cost,
-          idempotencyId: `refund#${prediction.id}`,
-          requestHash: fingerprint({ refund: prediction.id }),
-          predictionId: prediction.id,
-          reason,
-          actorId: admin.userId,
-        },
-        {
-          with: [
-            this.predictions.refundPart(prediction, this.now().toISOString()),
-            this.followUps.audit.part(
-              this.followUps.audit.entry({
-                actorId: admin.userId,
-                action: 'prediction.refund',
-                target: { type: 'prediction', id: prediction.id },
-                details: { userId: prediction.userId, amount: prediction.cost, reason },
-              }),
-            ),
-          ],
-        },
-      );
-      if (result.outcome !== 'applied' || result.replayed)
-        throw new ConflictError('This prediction was already refunded.');
-      return result;
-    } catch (error) {
-      if (error instanceof TransactionConditionFailedError) {
-        throw new ConflictError('This prediction was already refunded.');
-      }
-      throw error;
-    }
+    if (prediction.refundedAt) throw new PredictionAlreadyRefundedError();
+    const result = await this.credits.apply(
+      {
+        userId: prediction.userId,
+        kind: 'refund',
+        amount: prediction.cost,
+        idempotencyId: `refund#${prediction.id}`,
+        requestHash: fingerprint({ refund: prediction.id }),
+        predictionId: prediction.id,
+        reason,
+        actorId: admin.userId,
+      },
+      {
+        // Marking the prediction refunded fails (PredictionAlreadyRefundedError) once it is.
+        with: [
+          this.predictions.refundPart(prediction, this.now().toISOString()),
+          this.followUps.audit.part(
+            this.followUps.audit.entry({
+              actorId: admin.userId,
+              action: 'prediction.refund',
+              target: { type: 'prediction', id: prediction.id },
+              details: { userId: prediction.userId, amount: prediction.cost, reason },
+            }),
+          ),
+        ],
+      },
+    );
+    if (result.outcome !== 'applied' || result.replayed) throw new PredictionAlreadyRefundedError();
+    return result;
   }
 }
 

@@ -72,7 +72,9 @@ async function openAccount(store: CreditsStore, bonus: number): Promise<string> 
   const userId = `user-${randomBytes(6).toString('hex')}`;
   await DynamoDBDocumentClient.from(admin).send(
     new TransactWriteCommand({
-      TransactItems: store.openAccountItems(userId, bonus, new Date().toISOString()) as never,
+      TransactItems: store
+        .openAccountParts(userId, bonus, new Date().toISOString())
+        .map((p) => p.item) as never,
     }),
   );
   return userId;

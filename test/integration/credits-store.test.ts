@@ -10,7 +10,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreditsStore } from '../../shared/adapters/dynamo/credits-store.ts';
-import { ConflictError, TransactionConditionFailedError } from '../../shared/domain/errors.ts';
+import { DynamoPredictionRepository } from '../../shared/adapters/dynamo/predictions-store.ts';
+import { ConflictError, ModelPriceChangedError } from '../../shared/domain/errors.ts';
 import { type SignedInUser, signUp } from '../support/api.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { useReconciler } from '../support/reconcile.ts';
@@ -23,14 +24,18 @@ afterAll(() => {
   for (const client of clients) client.destroy();
 });
 
-/** A store of its own, as another Lambda container would have. */
-function newStore(): CreditsStore {
+function newClient(): DynamoDBDocumentClient {
   const client = DynamoDBDocumentClient.from(
     new DynamoDBClient({ endpoint: local.stack.endpoints.dynamodb, region: local.stack.region }),
     { marshallOptions: { removeUndefinedValues: true } },
   );
   clients.push(client);
-  return new CreditsStore(client, local.stack.resources.tableName);
+  return client;
+}
+
+/** A store of its own, as another Lambda container would have. */
+function newStore(): CreditsStore {
+  return new CreditsStore(newClient(), local.stack.resources.tableName);
 }
 
 /** Balance and ledger as stored, to show that a refused change wrote nothing. */
@@ -155,19 +160,17 @@ describe('the credits store', () => {
       idempotencyId: `halfway-${randomUUID()}`,
       requestHash: 'halfway',
     };
-    const failing = {
-      ConditionCheck: {
-        TableName: local.stack.resources.tableName,
-        Key: { pk: 'NOPE', sk: 'NOPE' },
-        ConditionExpression: 'attribute_exists(pk)',
-      },
-    };
+    // A price check on a model version that does not exist: its condition fails.
+    const failing = new DynamoPredictionRepository(
+      newClient(),
+      local.stack.resources.tableName,
+    ).priceCheckPart('mdl_nope', 1);
     const error = await store.apply(change, { with: [failing] }).then(
       () => undefined,
       (e: unknown) => e,
     );
-    expect(error).toBeInstanceOf(TransactionConditionFailedError);
-    expect((error as TransactionConditionFailedError).index).toBe(0);
+    expect(error).toBeInstanceOf(ModelPriceChangedError);
+    expect(error).toMatchObject({ modelId: 'mdl_nope', price: 1 });
 
     const after = await ledger.read(user.id);
     expect(after.account).toEqual(before.account);
@@ -181,7 +184,7 @@ describe('the credits store', () => {
         { ...change, kind: 'charge', amount: -1, idempotencyId: `${change.idempotencyId}-debit` },
         { with: [failing] },
       ),
-    ).rejects.toBeInstanceOf(TransactionConditionFailedError);
+    ).rejects.toBeInstanceOf(ModelPriceChangedError);
     expect((await ledger.read(user.id)).entries).toHaveLength(before.entries.length);
 
     const retried = await store.apply(change);

@@ -367,10 +367,13 @@ describe('DynamoUsageStore (with a stand-in client)', () => {
       credits: 3,
     };
     const shardsOfUser = new Set(
-      Array.from({ length: 20 }, () => (store.usageParts(delta)[1] as any).Update.Key.pk as string),
+      Array.from(
+        { length: 20 },
+        () => (store.usageParts(delta).map((p) => p.item)[1] as any).Update.Key.pk as string,
+      ),
     );
     expect(shardsOfUser.size).toBe(1);
-    const [perUser, , perModel] = store.usageParts({ ...delta, latencyMs: 7 }) as any[];
+    const [perUser, , perModel] = store.usageParts({ ...delta, latencyMs: 7 }).map((p) => p.item) as any[];
     expect(perUser.Update.Key).toEqual({ pk: 'USER#u1', sk: 'USAGE#2026-03-01#iris-1' });
     expect(perUser.Update.ExpressionAttributeValues).toMatchObject({
       ':a0': 3,

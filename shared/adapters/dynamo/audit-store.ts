@@ -2,7 +2,9 @@
 import { type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { decodeTime, ulid } from 'ulid';
 import type { AuditEntry } from '../../domain/audit.ts';
+import type { TransactionPart } from '../../domain/transactions.ts';
 import { keys } from './keys.ts';
+import { part } from './transactions.ts';
 
 const monthOf = (at: Date) => at.toISOString().slice(0, 7);
 const MAX_MONTHS_BACK = 36;
@@ -18,10 +20,10 @@ export class DynamoAuditStore {
     return { id: ulid(now.getTime()), at: now.toISOString(), ...input };
   }
 
-  part(entry: AuditEntry): unknown {
-    return {
+  part(entry: AuditEntry): TransactionPart {
+    return part('audit', {
       Put: { TableName: this.tableName, Item: { ...keys.audit(entry.at.slice(0, 7), entry.id), ...entry } },
-    };
+    });
   }
 
   async record(entry: AuditEntry): Promise<void> {

@@ -20,7 +20,6 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { ulid } from 'ulid';
 import {
   type Account,
@@ -34,18 +33,18 @@ import {
   noLimits,
   utcDay,
 } from '../../domain/credits.ts';
-import { ConflictError, NotFoundError, TransactionConditionFailedError } from '../../domain/errors.ts';
-import { cancellationReasons } from './errors.ts';
+import { ConflictError, NotFoundError } from '../../domain/errors.ts';
+import type { TransactionPart } from '../../domain/transactions.ts';
 import { epochSeconds, keys } from './keys.ts';
 import { queryAll } from './query.ts';
-
-type TransactItem = NonNullable<
-  ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']
->[number];
+import { cancellation, conditionError, part, transactItems } from './transactions.ts';
 
 export interface ApplyOptions {
-  /** Further writes and checks that must happen in the same transaction (built by adapters). */
-  with?: unknown[];
+  /**
+   * Further writes and checks that must happen in the same transaction (built by adapters); the
+   * first of them whose condition fails throws its domain error.
+   */
+  with?: TransactionPart[];
   /** How long the idempotency record must outlive the change; forever when omitted. */
   idempotencyTtlSeconds?: number;
   /** Extra attributes stored with the idempotency record (e.g. a response to replay). */
@@ -62,18 +61,6 @@ interface AccountState extends Account {
  * times in a row (the credits race tests saw 83 with 4 writers), and failing it then would be a 500.
  */
 const MAX_ATTEMPTS = 1000;
-
-function asPlain(item: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
-  if (!item) return undefined;
-  const looksMarshalled = Object.values(item).every(
-    (v) =>
-      v !== null &&
-      typeof v === 'object' &&
-      Object.keys(v as object).length === 1 &&
-      /^(S|N|B|BOOL|NULL|M|L|SS|NS|BS)$/.test(Object.keys(v as object)[0] ?? ''),
-  );
-  return looksMarshalled ? unmarshall(item as never) : item;
-}
 
 function toEntry(item: Record<string, unknown>): LedgerEntry {
   return {
@@ -120,10 +107,10 @@ export class CreditsStore {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  /** The items that open an account (with its signup bonus), for the registration transaction. */
-  openAccountItems(userId: string, bonus: number, createdAt: string): TransactItem[] {
-    const items: TransactItem[] = [
-      {
+  /** The parts that open an account (with its signup bonus), for the registration transaction. */
+  openAccountParts(userId: string, bonus: number, createdAt: string): TransactionPart[] {
+    const parts = [
+      part('account', {
         Put: {
           TableName: this.tableName,
           Item: {
@@ -140,7 +127,7 @@ export class CreditsStore {
           },
           ConditionExpression: 'attribute_not_exists(pk)',
         },
-      },
+      }),
     ];
     if (bonus > 0) {
       const entry: LedgerEntry = {
@@ -153,15 +140,17 @@ export class CreditsStore {
         reason: 'signup bonus',
         createdAt,
       };
-      items.push({
-        Put: {
-          TableName: this.tableName,
-          Item: { ...keys.ledgerEntry(userId, 1), ...entry },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        },
-      });
+      parts.push(
+        part('ledger-entry', {
+          Put: {
+            TableName: this.tableName,
+            Item: { ...keys.ledgerEntry(userId, 1), ...entry },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        }),
+      );
     }
-    return items;
+    return parts;
   }
 
   /** What this container last saw of a balance; no read. */
@@ -314,77 +303,82 @@ export class CreditsStore {
       const notificationId = crossesLowBalance(threshold, state.balance, balanceAfter)
         ? ulid(now.getTime())
         : undefined;
-      const items: TransactItem[] = [
-        {
-          Update: {
-            TableName: this.tableName,
-            Key: keys.account(change.userId),
-            // The account moves from the exact state the checks above were made against, and
-            // never below zero.
-            UpdateExpression:
-              'SET balance = :after, #sequence = :sequence, revision = :nextRevision, spentToday = :spentToday, spentDay = :today, updatedAt = :now, gsi2pk = :changedShard, gsi2sk = :changedAt',
-            ConditionExpression: 'revision = :revision AND balance = :before AND :after >= :zero',
-            ExpressionAttributeNames: { '#sequence': 'sequence' },
-            ExpressionAttributeValues: {
-              ':after': balanceAfter,
-              ':sequence': sequence,
-              ':revision': state.revision,
-              ':nextRevision': state.revision + 1,
-              ':before': state.balance,
-              ':spentToday': spentToday,
-              ':today': today,
-              ':zero': 0,
-              ':now': entry.createdAt,
-              // Indexes the account by when it last changed, for the scheduled reconciliation.
-              ...keys.accountChanged(change.userId, entry.createdAt, ':changedShard', ':changedAt'),
-            },
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      const accountPart = part('account', {
+        Update: {
+          TableName: this.tableName,
+          Key: keys.account(change.userId),
+          // The account moves from the exact state the checks above were made against, and
+          // never below zero.
+          UpdateExpression:
+            'SET balance = :after, #sequence = :sequence, revision = :nextRevision, spentToday = :spentToday, spentDay = :today, updatedAt = :now, gsi2pk = :changedShard, gsi2sk = :changedAt',
+          ConditionExpression: 'revision = :revision AND balance = :before AND :after >= :zero',
+          ExpressionAttributeNames: { '#sequence': 'sequence' },
+          ExpressionAttributeValues: {
+            ':after': balanceAfter,
+            ':sequence': sequence,
+            ':revision': state.revision,
+            ':nextRevision': state.revision + 1,
+            ':before': state.balance,
+            ':spentToday': spentToday,
+            ':today': today,
+            ':zero': 0,
+            ':now': entry.createdAt,
+            // Indexes the account by when it last changed, for the scheduled reconciliation.
+            ...keys.accountChanged(change.userId, entry.createdAt, ':changedShard', ':changedAt'),
           },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
-        {
+      });
+      const idempotencyPart = part('idempotency', {
+        Put: {
+          TableName: this.tableName,
+          Item: {
+            ...keys.balanceChange(change.userId, change.idempotencyId),
+            requestHash: change.requestHash,
+            entry,
+            balance: balanceAfter,
+            ...options.record,
+            ...(options.idempotencyTtlSeconds
+              ? { expiresAt: epochSeconds(now) + options.idempotencyTtlSeconds }
+              : {}),
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      });
+      const callerParts = options.with ?? [];
+      const parts = [
+        accountPart,
+        part('ledger-entry', {
           Put: {
             TableName: this.tableName,
             Item: { ...keys.ledgerEntry(change.userId, sequence), ...entry },
             ConditionExpression: 'attribute_not_exists(pk)',
           },
-        },
-        {
-          Put: {
-            TableName: this.tableName,
-            Item: {
-              ...keys.balanceChange(change.userId, change.idempotencyId),
-              requestHash: change.requestHash,
-              entry,
-              balance: balanceAfter,
-              ...options.record,
-              ...(options.idempotencyTtlSeconds
-                ? { expiresAt: epochSeconds(now) + options.idempotencyTtlSeconds }
-                : {}),
-            },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          },
-        },
-        ...((options.with ?? []) as TransactItem[]),
+        }),
+        idempotencyPart,
+        ...callerParts,
       ];
       if (notificationId && threshold !== null) {
-        items.push({
-          Put: {
-            TableName: this.tableName,
-            Item: {
-              ...keys.notification(change.userId, notificationId),
-              id: notificationId,
-              userId: change.userId,
-              type: 'low_balance',
-              balance: balanceAfter,
-              threshold,
-              delivery: state.limits.webhookUrl ? 'pending' : 'none',
-              createdAt: entry.createdAt,
+        parts.push(
+          part('low-balance-notification', {
+            Put: {
+              TableName: this.tableName,
+              Item: {
+                ...keys.notification(change.userId, notificationId),
+                id: notificationId,
+                userId: change.userId,
+                type: 'low_balance',
+                balance: balanceAfter,
+                threshold,
+                delivery: state.limits.webhookUrl ? 'pending' : 'none',
+                createdAt: entry.createdAt,
+              },
             },
-          },
-        });
+          }),
+        );
       }
       try {
-        await this.client.send(new TransactWriteCommand({ TransactItems: items }));
+        await this.client.send(new TransactWriteCommand({ TransactItems: transactItems(parts) }));
         this.known.set(change.userId, {
           ...state,
           balance: balanceAfter,
@@ -404,18 +398,16 @@ export class CreditsStore {
             : {}),
         };
       } catch (error) {
-        const reasons = cancellationReasons(error);
-        if (!reasons) throw error;
-        const [account, , idempotency, ...extra] = reasons;
-        if (idempotency?.Code === 'ConditionalCheckFailed') {
+        const cancelled = cancellation(error, parts);
+        if (!cancelled) throw error;
+        const failed = (p: TransactionPart) => cancelled.failed.find((f) => f.part === p);
+        if (failed(idempotencyPart)) {
           const replay = await this.replay(change);
           if (replay) return replay;
         }
-        const extraCount = options.with?.length ?? 0;
-        const failedExtra = extra.slice(0, extraCount).findIndex((r) => r.Code === 'ConditionalCheckFailed');
-        if (failedExtra >= 0)
-          throw new TransactionConditionFailedError(failedExtra, asPlain(extra[failedExtra]?.Item));
-        if (reasons.some((r) => r.Code === 'TransactionConflict')) {
+        const failedCallerPart = cancelled.failed.find((f) => callerParts.includes(f.part));
+        if (failedCallerPart) throw conditionError(failedCallerPart);
+        if (cancelled.conflict) {
           // Another transaction held one of the items (DynamoDB cancels rather than waits): back off
           // a little and try again from the account as it is now.
           await new Promise((resolve) =>
@@ -425,11 +417,11 @@ export class CreditsStore {
           fresh = true;
           continue;
         }
-        if (account?.Code === 'ConditionalCheckFailed') {
-          const current = asPlain(account.Item);
-          if (!current) throw new NotFoundError(`There is no account for user ${change.userId}.`);
+        const account = failed(accountPart);
+        if (account) {
+          if (!account.current) throw new NotFoundError(`There is no account for user ${change.userId}.`);
           // Someone else changed the account first: start again from what it is now.
-          state = toState(change.userId, current);
+          state = toState(change.userId, account.current);
           this.known.set(change.userId, state);
           fresh = true;
           continue;

@@ -1,8 +1,14 @@
 /** Prediction records in DynamoDB: under the user (own listing), indexed by id (admin refunds). */
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  ChangeAlreadySettledError,
+  ModelPriceChangedError,
+  PredictionAlreadyRefundedError,
+} from '../../domain/errors.ts';
 import type { Prediction } from '../../domain/predictions.ts';
 import type { PredictionRepository } from '../../predictions/ports.ts';
 import { epochSeconds, keys } from './keys.ts';
+import { part } from './transactions.ts';
 
 const FIELDS = [
   'id',
@@ -42,13 +48,13 @@ export class DynamoPredictionRepository implements PredictionRepository {
   }
 
   recordPart(prediction: Prediction, retentionSeconds: number) {
-    return {
+    return part('prediction', {
       Put: {
         TableName: this.tableName,
         Item: this.item(prediction, retentionSeconds),
         ConditionExpression: 'attribute_not_exists(pk)',
       },
-    };
+    });
   }
 
   async get(userId: string, predictionId: string): Promise<Prediction | undefined> {
@@ -114,43 +120,55 @@ export class DynamoPredictionRepository implements PredictionRepository {
     idempotencyId: string,
     record: { requestHash: string; response: unknown; balance: number; ttlSeconds: number },
   ) {
-    return {
-      Put: {
-        TableName: this.tableName,
-        // The key a charge's idempotency record uses, so a retry finds either kind.
-        Item: {
-          ...keys.balanceChange(userId, idempotencyId),
-          requestHash: record.requestHash,
-          response: record.response,
-          balance: record.balance,
-          expiresAt: epochSeconds(new Date()) + record.ttlSeconds,
+    return part(
+      'idempotency',
+      {
+        Put: {
+          TableName: this.tableName,
+          // The key a charge's idempotency record uses, so a retry finds either kind.
+          Item: {
+            ...keys.balanceChange(userId, idempotencyId),
+            requestHash: record.requestHash,
+            response: record.response,
+            balance: record.balance,
+            expiresAt: epochSeconds(new Date()) + record.ttlSeconds,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
         },
-        ConditionExpression: 'attribute_not_exists(pk)',
       },
-    };
+      () => new ChangeAlreadySettledError(idempotencyId),
+    );
   }
 
   refundPart(prediction: Prediction, at: string) {
-    return {
-      Update: {
-        TableName: this.tableName,
-        Key: keys.prediction(prediction.userId, prediction.id),
-        UpdateExpression: 'SET refundedAt = :at',
-        ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(refundedAt)',
-        ExpressionAttributeValues: { ':at': at },
+    return part(
+      'prediction-refund',
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: keys.prediction(prediction.userId, prediction.id),
+          UpdateExpression: 'SET refundedAt = :at',
+          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(refundedAt)',
+          ExpressionAttributeValues: { ':at': at },
+        },
       },
-    };
+      () => new PredictionAlreadyRefundedError(),
+    );
   }
 
   priceCheckPart(modelId: string, price: number) {
-    return {
-      ConditionCheck: {
-        TableName: this.tableName,
-        Key: keys.model(modelId),
-        ConditionExpression: '#status = :active AND price = :price',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':active': 'active', ':price': price },
+    return part(
+      'price-check',
+      {
+        ConditionCheck: {
+          TableName: this.tableName,
+          Key: keys.model(modelId),
+          ConditionExpression: '#status = :active AND price = :price',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':active': 'active', ':price': price },
+        },
       },
-    };
+      () => new ModelPriceChangedError(modelId, price),
+    );
   }
 }

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { BatchGetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { TransactionPart } from '../../domain/transactions.ts';
 import {
   latencyBucket,
   latencyBuckets,
@@ -15,6 +16,7 @@ import {
 } from '../../domain/usage.ts';
 import { keys } from './keys.ts';
 import { queryAll } from './query.ts';
+import { part } from './transactions.ts';
 
 export const STAT_SHARDS = 8;
 
@@ -44,7 +46,12 @@ export class DynamoUsageStore {
     private readonly tableName: string,
   ) {}
 
-  private add(key: Record<string, string>, counts: Record<string, number>, set: Record<string, string> = {}) {
+  private add(
+    tag: 'usage' | 'credits-added' | 'users-counter',
+    key: Record<string, string>,
+    counts: Record<string, number>,
+    set: Record<string, string> = {},
+  ): TransactionPart {
     const names: Record<string, string> = {};
     const values: Record<string, number | string> = {};
     const adds: string[] = [];
@@ -59,7 +66,7 @@ export class DynamoUsageStore {
       values[`:s${i}`] = value;
       sets.push(`#s${i} = :s${i}`);
     });
-    return {
+    return part(tag, {
       Update: {
         TableName: this.tableName,
         Key: key,
@@ -67,31 +74,39 @@ export class DynamoUsageStore {
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
       },
-    };
+    });
   }
 
   /** The counter updates for rows predicted, failed and charged; for the charge's transaction. */
-  usageParts(delta: UsageDelta): unknown[] {
+  usageParts(delta: UsageDelta): TransactionPart[] {
     const counts = { predictions: delta.predictions, failed: delta.failed, credits: delta.credits };
     const modelCounts: Record<string, number> = { ...counts };
     if (delta.latencyMs !== undefined) modelCounts[`lat${latencyBucket(delta.latencyMs)}`] = 1;
     return [
-      this.add(keys.userUsage(delta.userId, delta.day, delta.modelId), counts, {
+      this.add('usage', keys.userUsage(delta.userId, delta.day, delta.modelId), counts, {
         day: delta.day,
         modelId: delta.modelId,
       }),
-      this.add({ pk: keys.dayShard(delta.day, shardOf(delta.userId)), sk: `USER#${delta.userId}` }, counts),
-      this.add({ pk: keys.dayShard(delta.day, randomShard()), sk: `MODEL#${delta.modelId}` }, modelCounts),
+      this.add(
+        'usage',
+        { pk: keys.dayShard(delta.day, shardOf(delta.userId)), sk: `USER#${delta.userId}` },
+        counts,
+      ),
+      this.add(
+        'usage',
+        { pk: keys.dayShard(delta.day, randomShard()), sk: `MODEL#${delta.modelId}` },
+        modelCounts,
+      ),
     ];
   }
 
   /** Counts credits added by top-ups and grants (the signup bonus included). */
-  creditsAddedPart(day: string, credits: number): unknown {
-    return this.add({ pk: keys.dayShard(day, randomShard()), sk: 'ADDED' }, { credits });
+  creditsAddedPart(day: string, credits: number): TransactionPart {
+    return this.add('credits-added', { pk: keys.dayShard(day, randomShard()), sk: 'ADDED' }, { credits });
   }
 
-  userCreatedPart(): unknown {
-    return this.add(keys.usersCounter(randomShard()), { users: 1 });
+  userCreatedPart(): TransactionPart {
+    return this.add('users-counter', keys.usersCounter(randomShard()), { users: 1 });
   }
 
   async userUsage(userId: string, from: string, to: string): Promise<UsageRecord[]> {

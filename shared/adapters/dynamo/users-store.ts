@@ -8,11 +8,13 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ConflictError } from '../../domain/errors.ts';
+import type { TransactionPart } from '../../domain/transactions.ts';
 import type { User } from '../../domain/users.ts';
 import type { ApiKeyRecord, RefreshTokenRecord, StoredUser, UserRepository } from '../../users/ports.ts';
 import type { CreditsStore } from './credits-store.ts';
 import { cancellationReasons } from './errors.ts';
 import { keys } from './keys.ts';
+import { cancellation, conditionError, part, transactItems } from './transactions.ts';
 
 const REGISTER_ATTEMPTS = 5;
 
@@ -22,49 +24,51 @@ export class DynamoUserRepository implements UserRepository {
     private readonly tableName: string,
     private readonly credits: CreditsStore,
     /** Counter updates that go with a registration (users, credits added by the bonus). */
-    private readonly registrationParts: (signupBonus: number, createdAt: string) => unknown[] = () => [],
+    private readonly registrationParts: (
+      signupBonus: number,
+      createdAt: string,
+    ) => TransactionPart[] = () => [],
   ) {}
 
   async register(user: StoredUser, signupBonus: number, attempt = 1): Promise<void> {
+    const parts = [
+      // The email item makes addresses unique: of concurrent sign-ups, one condition holds.
+      part(
+        'email',
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: { ...keys.email(user.email), userId: user.id },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        () => new ConflictError('An account with this email already exists.'),
+      ),
+      part('user-profile', {
+        Put: {
+          TableName: this.tableName,
+          Item: {
+            ...keys.userProfile(user.id),
+            ...user,
+            gsi1pk: 'USERS',
+            gsi1sk: `${user.createdAt}#${user.id}`,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      }),
+      ...this.credits.openAccountParts(user.id, signupBonus, user.createdAt),
+      ...this.registrationParts(signupBonus, user.createdAt),
+    ];
     try {
-      await this.client.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              // The email item makes addresses unique: of concurrent sign-ups, one condition holds.
-              Put: {
-                TableName: this.tableName,
-                Item: { ...keys.email(user.email), userId: user.id },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: {
-                  ...keys.userProfile(user.id),
-                  ...user,
-                  gsi1pk: 'USERS',
-                  gsi1sk: `${user.createdAt}#${user.id}`,
-                },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
-            ...this.credits.openAccountItems(user.id, signupBonus, user.createdAt),
-            ...(this.registrationParts(signupBonus, user.createdAt) as never[]),
-          ],
-        }),
-      );
+      await this.client.send(new TransactWriteCommand({ TransactItems: transactItems(parts) }));
     } catch (error) {
-      const reasons = cancellationReasons(error);
-      if (reasons?.[0]?.Code === 'ConditionalCheckFailed') {
-        throw new ConflictError('An account with this email already exists.');
-      }
+      const cancelled = cancellation(error, parts);
+      const email = cancelled?.failed.find((f) => f.part.tag === 'email');
+      if (email) throw conditionError(email);
       // While another transaction on one of these items is in flight (a concurrent sign-up with the
       // same email, say), DynamoDB cancels this one with TransactionConflict instead of checking the
       // conditions: try again, and the conditions decide.
-      const conflict = reasons?.some((reason) => reason.Code === 'TransactionConflict');
-      if (conflict && attempt < REGISTER_ATTEMPTS) {
+      if (cancelled?.conflict && attempt < REGISTER_ATTEMPTS) {
         await new Promise((resolve) => setTimeout(resolve, 10 * attempt + Math.random() * 40));
         return this.register(user, signupBonus, attempt + 1);
       }

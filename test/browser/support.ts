@@ -8,6 +8,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, inject } from 'vitest';
+import type { AwsEndpoints } from '../../infra/local/aws-endpoints.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
 import { serveWebApp } from '../../infra/local/static-site.ts';
 import { REPO_ROOT } from '../../infra/paths.ts';
@@ -30,7 +31,14 @@ export interface WebHandle {
 }
 
 /** Starts the stack with the UI and a browser for one test file. */
-export function useWebStack(options: { environment?: Record<string, string> } = {}): WebHandle {
+export function useWebStack(
+  options: {
+    environment?: Record<string, string>;
+    /** Services on another emulator than the run's (the strict-S3 tests put S3 on SeaweedFS). */
+    endpoints?: Partial<AwsEndpoints>;
+    bucketNotifications?: boolean;
+  } = {},
+): WebHandle {
   let stack: LocalStack | undefined;
   let browser: Browser | undefined;
   const contexts: BrowserContext[] = [];
@@ -42,12 +50,13 @@ export function useWebStack(options: { environment?: Record<string, string> } = 
     if (!existsSync(CHROMIUM))
       throw new Error(`No Chromium at ${CHROMIUM}: apt-get install -y chromium, or set CHROMIUM_PATH.`);
     mkdirSync(SCREENSHOTS, { recursive: true });
-    const endpoints = inject('awsEndpoints');
+    const endpoints = { ...inject('awsEndpoints'), ...options.endpoints };
     const [started, launched] = await Promise.all([
       startLocalStack({
         port: 0,
         endpoints,
         prefix: `w${randomBytes(4).toString('hex')}`,
+        ...(options.bucketNotifications === false ? { bucketNotifications: false } : {}),
         visibilityTimeoutSeconds: 5,
         ...(options.environment ? { environment: options.environment } : {}),
         staticFiles: serveWebApp({ connectSources: () => [new URL(endpoints.s3).origin] }),

@@ -5,9 +5,7 @@
  * SeaweedFS sends no bucket notifications, so the tests hand the worker the S3 event S3 would send.
  */
 import { createHash } from 'node:crypto';
-import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type SignedInUser, signIn, signUp } from '../support/api.ts';
 import {
   awaitBatch,
@@ -23,74 +21,36 @@ import {
 } from '../support/batches.ts';
 import { ensureTestAdmin, TEST_ADMIN, useLocalStack } from '../support/local-stack.ts';
 import { awaitValidation, createModel, modelFile } from '../support/models.ts';
+import { strictS3, strictS3Environment, useStrictS3 } from '../support/strict-s3.ts';
 
-const strict = inject('strictS3');
+const strict = strictS3();
 const local = useLocalStack({
   endpoints: { s3: strict.endpoint },
   bucketNotifications: false,
   environment: {
-    AWS_ACCESS_KEY_ID: strict.credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: strict.credentials.secretAccessKey,
+    ...strictS3Environment(),
     // The shortest link the configuration allows, so the expiry test waits as little as it can.
     PRESIGNED_URL_TTL_SECONDS: '60',
   },
 });
+const seaweed = useStrictS3(() => local.stack);
 
-let s3: S3Client;
-let sqs: SQSClient;
 let user: SignedInUser;
 let admin: SignedInUser;
 /** Handed out first and used last, so its expiry is waited for while the other tests run. */
 let expiring: { upload: BatchUpload; handedOutAt: number };
 beforeAll(async () => {
-  s3 = new S3Client({
-    endpoint: strict.endpoint,
-    region: local.stack.region,
-    forcePathStyle: true,
-    credentials: strict.credentials,
-  });
-  sqs = new SQSClient({ endpoint: local.stack.endpoints.sqs, region: local.stack.region });
   await ensureTestAdmin();
   admin = await signIn(local.url, TEST_ADMIN.email, TEST_ADMIN.password);
   user = await signUp(local.url, 'strict');
   expiring = { upload: (await createBatch(user.api, 'iris', 'csv')).upload, handedOutAt: Date.now() };
 });
-afterAll(() => {
-  s3?.destroy();
-  sqs?.destroy();
-});
 
-/** What S3 would put on the queue for a new object (SeaweedFS sends no notifications). */
-async function notifyCreated(queueUrl: string, bucket: string, key: string): Promise<void> {
-  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-  const record = {
-    eventName: 'ObjectCreated:Put',
-    s3: {
-      bucket: { name: bucket },
-      object: {
-        key: encodeURIComponent(key),
-        size: head.ContentLength,
-        eTag: head.ETag?.replaceAll('"', ''),
-      },
-    },
-  };
-  await sqs.send(
-    new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify({ Records: [record] }) }),
-  );
-}
-
+const notifyCreated = seaweed.notifyCreated;
+const objectExists = seaweed.exists;
 const keyOf = (upload: BatchUpload) =>
   decodeURIComponent(new URL(upload.url).pathname.split('/').slice(2).join('/'));
 const sha256 = (body: string | Uint8Array) => createHash('sha256').update(body).digest('base64');
-
-async function objectExists(bucket: string, key: string): Promise<boolean> {
-  try {
-    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('model uploads on a strict S3', () => {
   it('accepts the ONNX file at the URL as handed out, with its declared size and checksum, and the validator reads it', async () => {

@@ -1,6 +1,7 @@
 /**
  * Layering rules: the domain and the handlers never talk to AWS or onnxruntime directly; only the
- * adapters (and the CDK/local tooling) do. Run by `npm run lint`.
+ * adapters (and the CDK/local tooling) do; adapters are wired in shared/app alone, and the HTTP layer
+ * is handed what it needs. Run by `npm run lint`.
  */
 module.exports = {
   forbidden: [
@@ -26,6 +27,22 @@ module.exports = {
       severity: 'error',
       from: { path: '^functions/([^/]+)/' },
       to: { path: '^functions/', pathNot: '^functions/$1/' },
+    },
+    {
+      name: 'http-layer-is-handed-its-dependencies',
+      comment:
+        'shared/http (the middy chain, validation, problem+json) never imports the composition root: a function hands it `authenticate`, so the HTTP layer does not depend on every adapter.',
+      severity: 'error',
+      from: { path: '^shared/http/' },
+      to: { path: '^shared/app/' },
+    },
+    {
+      name: 'functions-get-adapters-wired',
+      comment:
+        'Handlers ask shared/app for wired services and never import an adapter themselves (only the composition root picks adapters).',
+      severity: 'error',
+      from: { path: '^functions/' },
+      to: { path: '^shared/adapters/' },
     },
     {
       name: 'no-circular',

@@ -1,5 +1,5 @@
 import { presentLedgerEntry, presentPrediction } from '#shared/api/presenters.ts';
-import { services } from '#shared/app/services.ts';
+import { authenticate, services } from '#shared/app/services.ts';
 import { ModelError } from '#shared/domain/errors.ts';
 import { toCsv } from '#shared/domain/usage.ts';
 import { csvResponse, wantsCsv } from '#shared/http/csv.ts';
@@ -64,5 +64,5 @@ export const handler = httpFunction(
       return json(201, { transaction: presentLedgerEntry(result.entry), balance: result.balance });
     },
   },
-  { metrics },
+  { authenticate, metrics },
 );

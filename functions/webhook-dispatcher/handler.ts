@@ -8,9 +8,8 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
-import { delayRetry } from '#shared/adapters/queue-retry.ts';
 import { services } from '#shared/app/services.ts';
-import { config, requireResource } from '#shared/config.ts';
+import { config } from '#shared/config.ts';
 import { webhookBackoffSeconds } from '#shared/domain/notifications.ts';
 import { logger } from '#shared/observability/logger.ts';
 
@@ -36,7 +35,7 @@ async function deliver(record: SQSRecord) {
       receives,
       retryInSeconds: delay,
     });
-    await delayRetry(requireResource('notificationQueueUrl'), record, delay);
+    await services().notificationRetries.delay(record.receiptHandle, delay);
     throw error;
   }
 }

@@ -1,11 +1,10 @@
 /**
  * The composition root: wires the adapters to the use cases once per container, from configuration.
- * Handlers ask for the services here; use cases never construct adapters themselves. Each part is
- * built on first use, so a function only needs the resources of the services it calls.
+ * It only wires: behaviour lives in the use cases and the adapters. Handlers ask for the services
+ * here; use cases never construct adapters themselves. Each part is built on first use, so a
+ * function only needs the resources of the services it calls.
  */
 
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import { dynamoClient, s3Client, sqsClient } from '../adapters/aws-clients.ts';
 import { S3BatchFiles } from '../adapters/batch-files.ts';
 import { SqsContinuationQueue } from '../adapters/continuation-queue.ts';
@@ -18,18 +17,18 @@ import { DynamoPredictionRepository } from '../adapters/dynamo/predictions-store
 import { DynamoTransactions } from '../adapters/dynamo/transactions.ts';
 import { DynamoUsageStore } from '../adapters/dynamo/usage-store.ts';
 import { DynamoUserRepository } from '../adapters/dynamo/users-store.ts';
+import { S3ModelFiles } from '../adapters/model-files.ts';
 import { OnnxModelRuntime } from '../adapters/model-runtime.ts';
 import { SqsNotificationQueue } from '../adapters/notification-queue.ts';
+import { SqsRetryDelay } from '../adapters/queue-retry.ts';
 import { S3Files } from '../adapters/s3-files.ts';
 import { signingKeys } from '../adapters/signing-key-source.ts';
+import { httpWebhookSender } from '../adapters/webhook-sender.ts';
 import { BatchService } from '../batches/service.ts';
 import { config, requireResource } from '../config.ts';
 import { CreditsService, IDEMPOTENCY_TTL_SECONDS } from '../credits/service.ts';
-import { isLocalHostName, isPublicAddress } from '../domain/network.ts';
-import type { ModelFiles } from '../models/ports.ts';
 import { ModelService } from '../models/service.ts';
-import { NotificationService, type WebhookSender } from '../notifications/service.ts';
-import { logger } from '../observability/logger.ts';
+import { lowBalanceHandOff, NotificationService } from '../notifications/service.ts';
 import type { FollowUps } from '../predictions/ports.ts';
 import { PredictionService } from '../predictions/service.ts';
 import { ReportsService } from '../reports/service.ts';
@@ -60,37 +59,23 @@ const userRepository = lazy(
     ]),
 );
 
+const notificationQueue = lazy(
+  () => new SqsNotificationQueue(sqsClient(), requireResource('notificationQueueUrl')),
+);
+const notificationRetries = lazy(
+  () => new SqsRetryDelay(sqsClient(), requireResource('notificationQueueUrl')),
+);
+
 const followUps = lazy(
   (): FollowUps => ({
     audit: auditStore(),
-    notifyLowBalance: async (userId, notificationId) => {
-      // The charge is committed already: a failed hand-off must not turn it into an error. The
-      // notification stays `pending` (visible in GET /v1/users/me) and is logged for operators.
-      try {
-        const queue = new SqsNotificationQueue(sqsClient(), requireResource('notificationQueueUrl'));
-        await queue.enqueue(userId, notificationId);
-      } catch (error) {
-        logger.warn('could not queue a low-balance notification', {
-          userId,
-          notificationId,
-          error: error as Error,
-        });
-      }
-    },
+    notifyLowBalance: lowBalanceHandOff(notificationQueue),
   }),
 );
 
-const modelFiles = lazy((): ModelFiles => {
-  const bucket = requireResource('modelsBucket');
-  return {
-    bucket,
-    getBytes: (key) => files().getBytes(bucket, key),
-    size: (key) => files().size(bucket, key),
-    put: (key, bytes) => files().put(bucket, key, bytes, 'application/octet-stream'),
-    presignUpload: (key, contentType, declared) =>
-      files().presignPut(bucket, key, config().presignedUrlTtlSeconds, { contentType, ...declared }),
-  };
-});
+const modelFiles = lazy(
+  () => new S3ModelFiles(files(), requireResource('modelsBucket'), config().presignedUrlTtlSeconds),
+);
 
 const modelRuntime = lazy(
   () =>
@@ -186,30 +171,14 @@ const batches = lazy(() => {
   );
 });
 
-const sendWebhook: WebhookSender = async (url, init) => {
-  // Checked again at delivery, against what the name resolves to now.
-  const { hostname } = new URL(url);
-  const host = hostname.replace(/^\[|\]$/g, '');
-  const allowLocal =
-    config().stage === 'dev' && (isLocalHostName(host) || host === '127.0.0.1' || host === '::1');
-  if (!allowLocal) {
-    const addresses = isIP(host) ? [{ address: host }] : await lookup(host, { all: true });
-    if (addresses.length === 0 || addresses.some((a) => !isPublicAddress(a.address))) {
-      throw new Error(`the webhook host ${host} does not resolve to public addresses only`);
-    }
-  }
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: init.headers,
-    body: init.body,
-    redirect: 'manual',
-    signal: AbortSignal.timeout(5000),
-  });
-  await response.body?.cancel();
-  return { status: response.status };
-};
-
-const notifications = lazy(() => new NotificationService(notificationStore(), creditsStore(), sendWebhook));
+const notifications = lazy(
+  () =>
+    new NotificationService(
+      notificationStore(),
+      creditsStore(),
+      httpWebhookSender({ allowLocalhost: config().stage === 'dev', timeoutMs: 5000 }),
+    ),
+);
 
 const reports = lazy(
   () =>
@@ -225,6 +194,11 @@ const reports = lazy(
       auditStore(),
     ),
 );
+
+/** Who calls an HTTP route: the principal of a bearer access token or API key (httpFunction's `authenticate`). */
+export function authenticate(authorization: string | undefined) {
+  return users().authenticate(authorization);
+}
 
 export function services() {
   return {
@@ -251,6 +225,10 @@ export function services() {
     },
     get notifications() {
       return notifications();
+    },
+    /** Pushes a failed webhook delivery's next attempt back (the dispatcher's backoff). */
+    get notificationRetries() {
+      return notificationRetries();
     },
     get reports() {
       return reports();

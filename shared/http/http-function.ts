@@ -19,7 +19,6 @@ import {
   routeKey,
   routes,
 } from '../api/routes.ts';
-import { services } from '../app/services.ts';
 import { config } from '../config.ts';
 import {
   AppError,
@@ -90,6 +89,25 @@ type RouteFor<K extends string> = K extends keyof RoutesByKey ? RoutesByKey[K] :
 export type RouteHandler<K extends string> = (
   input: RouteInput<RouteFor<K>>,
 ) => Promise<RouteResult<RouteFor<K>>>;
+
+/**
+ * Tells who sent a request from its Authorization header, or throws UnauthorizedError. Handed in by
+ * each function (the HTTP layer knows nothing of how users are stored).
+ */
+export type Authenticate = (authorization: string | undefined) => Promise<Principal>;
+
+type ProtectedRouteOf<F extends HttpFunctionName> = Extract<Route, { fn: F; access: 'user' | 'admin' }>;
+
+export interface HttpFunctionOptions {
+  authenticate?: Authenticate;
+  /** Written as EMF after each invocation, when the routes recorded any. */
+  metrics?: Metrics;
+}
+
+/** A function with routes for users or admins must be given `authenticate`. */
+type OptionsOf<F extends HttpFunctionName> = [ProtectedRouteOf<F>] extends [never]
+  ? [options?: HttpFunctionOptions]
+  : [options: HttpFunctionOptions & { authenticate: Authenticate }];
 
 /** The catch-all gets the raw event: it answers what no route matched. */
 export type DefaultRouteHandler = (input: { event: HttpEvent; requestId: string }) => Promise<HttpResult>;
@@ -207,8 +225,9 @@ function parseInput(route: RouteDefinition, event: HttpEvent) {
 export function httpFunction<F extends HttpFunctionName>(
   fn: F,
   handlers: RouteHandlers<F>,
-  options: { metrics?: Metrics } = {},
+  ...[options = {}]: OptionsOf<F>
 ) {
+  const { authenticate, metrics } = options as HttpFunctionOptions;
   type AnyHandler = (input: unknown) => Promise<HttpResult>;
   const table = handlers as unknown as Record<string, AnyHandler | undefined>;
   const own = new Map<string, RouteDefinition>(
@@ -216,6 +235,9 @@ export function httpFunction<F extends HttpFunctionName>(
   );
   const missing = [...own.keys()].filter((key) => !table[key]);
   if (missing.length > 0) throw new Error(`Function ${fn} has no handler for ${missing.join(', ')}`);
+  if (!authenticate && [...own.values()].some((r) => r.access !== 'public')) {
+    throw new Error(`Function ${fn} has routes for signed-in callers but no authenticate`);
+  }
 
   const dispatch = async (event: HttpEvent, _context: Context): Promise<HttpResult> => {
     const requestId = requestIdOf(event);
@@ -227,7 +249,8 @@ export function httpFunction<F extends HttpFunctionName>(
     if (!route) return handle({ event, requestId });
     let principal: Principal | undefined;
     if (route.access !== 'public') {
-      principal = await services().users.authenticate(event.headers?.authorization);
+      if (!authenticate) throw new Error(`Function ${fn} cannot authenticate`); // refused at construction
+      principal = await authenticate(event.headers?.authorization);
       logger.appendKeys({ userId: principal.userId });
       if (route.access === 'admin' && principal.role !== 'admin') {
         throw new ForbiddenError('Only admins may do this.');
@@ -237,7 +260,7 @@ export function httpFunction<F extends HttpFunctionName>(
   };
 
   const chain = middy<HttpEvent, HttpResult>().use(injectLambdaContext(logger, { resetKeys: true }));
-  if (options.metrics) chain.use(flushMetrics(options.metrics));
+  if (metrics) chain.use(flushMetrics(metrics));
   return chain
     .use(requestContext())
     .use(standardHeaders())

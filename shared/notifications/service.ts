@@ -1,6 +1,10 @@
-/** Notifications: listing them, and delivering them to the account's webhook (from the queue only). */
+/**
+ * Notifications: listing them, handing new ones to the webhook queue, and delivering them to the
+ * account's webhook (from the queue only).
+ */
 import type { AccountLimits } from '../domain/credits.ts';
 import { type Notification, signWebhook } from '../domain/notifications.ts';
+import { logger } from '../observability/logger.ts';
 
 export interface NotificationStorePort {
   recent(userId: string, limit: number): Promise<Notification[]>;
@@ -21,6 +25,32 @@ export type WebhookSender = (
   url: string,
   init: { headers: Record<string, string>; body: string },
 ) => Promise<{ status: number }>;
+
+/** Where recorded notifications wait for the webhook dispatcher. */
+export interface NotificationQueuePort {
+  enqueue(userId: string, notificationId: string): Promise<void>;
+}
+
+/**
+ * Hands a recorded low-balance notification to the webhook queue; the webhook itself is never called
+ * in a request. This runs after the charge that crossed the threshold committed, so a failed hand-off
+ * must not turn that charge into an error: the notification stays `pending` (visible in
+ * GET /v1/users/me) and the failure is logged for operators. The queue is resolved on each call, so
+ * a function without one fails the same quiet way.
+ */
+export function lowBalanceHandOff(queue: () => NotificationQueuePort) {
+  return async (userId: string, notificationId: string): Promise<void> => {
+    try {
+      await queue().enqueue(userId, notificationId);
+    } catch (error) {
+      logger.warn('could not queue a low-balance notification', {
+        userId,
+        notificationId,
+        error: error as Error,
+      });
+    }
+  };
+}
 
 export class WebhookDeliveryError extends Error {
   override name = 'WebhookDeliveryError';

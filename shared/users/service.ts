@@ -141,6 +141,11 @@ export class UserService {
     if (stored) await this.users.revokeFamily(stored.familyId);
   }
 
+  /** The public keys that verify access tokens (a JWKS): the current key, and the previous one while it rotates out. */
+  async publicKeys(): Promise<SigningKeys['all'][number]['publicJwk'][]> {
+    return (await this.keys()).all.map((key) => key.publicJwk);
+  }
+
   async authenticate(authorization: string | undefined): Promise<Principal> {
     const match = authorization?.match(/^Bearer\s+(\S+)\s*$/i);
     if (!match?.[1]) throw new UnauthorizedError();

@@ -11,6 +11,7 @@ import { SqsContinuationQueue } from '../adapters/continuation-queue.ts';
 import { DynamoAuditStore } from '../adapters/dynamo/audit-store.ts';
 import { DynamoBatchRepository } from '../adapters/dynamo/batches-store.ts';
 import { CreditsStore } from '../adapters/dynamo/credits-store.ts';
+import { DynamoIdempotencyStore } from '../adapters/dynamo/idempotency-store.ts';
 import { DynamoModelRepository } from '../adapters/dynamo/models-store.ts';
 import { DynamoNotificationStore } from '../adapters/dynamo/notifications-store.ts';
 import { DynamoPredictionRepository } from '../adapters/dynamo/predictions-store.ts';
@@ -45,6 +46,7 @@ function lazy<T>(build: () => T): () => T {
 const table = lazy(() => requireResource('tableName'));
 const files = lazy(() => new S3Files(s3Client()));
 const creditsStore = lazy(() => new CreditsStore(dynamoClient(), table()));
+const idempotencyStore = lazy(() => new DynamoIdempotencyStore(dynamoClient(), table()));
 const usageStore = lazy(() => new DynamoUsageStore(dynamoClient(), table()));
 const transactions = lazy(() => new DynamoTransactions(dynamoClient()));
 const auditStore = lazy(() => new DynamoAuditStore(dynamoClient(), table()));
@@ -125,6 +127,7 @@ const predictions = lazy(() => {
     models(),
     modelRuntime(),
     creditsStore(),
+    idempotencyStore(),
     new DynamoPredictionRepository(dynamoClient(), table()),
     usageStore(),
     transactions(),
@@ -149,6 +152,7 @@ const batches = lazy(() => {
     models(),
     modelRuntime(),
     creditsStore(),
+    idempotencyStore(),
     usageStore(),
     transactions(),
     followUps(),

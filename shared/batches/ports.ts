@@ -68,16 +68,6 @@ export interface BatchRepository {
   /** The write that records progress, to go in a chunk's charge transaction. */
   progressPart(userId: string, batchId: string, progress: BatchProgress): TransactionPart;
   saveProgress(userId: string, batchId: string, progress: BatchProgress): Promise<void>;
-  /**
-   * Marks a chunk that charged nothing as settled (once), for its transaction; a chunk settled
-   * already fails it with ChangeAlreadySettledError.
-   */
-  chunkSettledPart(
-    userId: string,
-    idempotencyId: string,
-    requestHash: string,
-    rowsCharged: number,
-  ): TransactionPart;
   saveCheckpoint(
     userId: string,
     batchId: string,

@@ -19,14 +19,11 @@ import {
   type RowResult,
   resultsKey,
   segmentKey,
+  settleChunk,
 } from '../domain/batches.ts';
 import { utcDay } from '../domain/credits.ts';
-import {
-  ChangeAlreadySettledError,
-  InsufficientCreditsError,
-  NotFoundError,
-  ValidationError,
-} from '../domain/errors.ts';
+import { InsufficientCreditsError, NotFoundError, ValidationError } from '../domain/errors.ts';
+import { ChangeAlreadySettledError, replayOrConflict } from '../domain/idempotency.ts';
 import type { Model } from '../domain/models.ts';
 import {
   csvRowToInputs,
@@ -43,7 +40,13 @@ import {
 } from '../domain/uploads.ts';
 import type { Principal } from '../domain/users.ts';
 import type { ModelRuntime } from '../models/ports.ts';
-import type { ChargePort, FollowUps, TransactionPort, UsagePort } from '../predictions/ports.ts';
+import type {
+  ChargePort,
+  FollowUps,
+  IdempotencyPort,
+  TransactionPort,
+  UsagePort,
+} from '../predictions/ports.ts';
 import type { BatchFilesPort, BatchProgress, BatchRepository, ContinuationQueue, RawRow } from './ports.ts';
 
 export interface BatchSettings {
@@ -109,6 +112,7 @@ export class BatchService {
     private readonly models: ModelFinder,
     private readonly runtime: ModelRuntime,
     private readonly credits: ChargePort,
+    private readonly idempotency: IdempotencyPort,
     private readonly usage: UsagePort,
     private readonly transactions: TransactionPort,
     private readonly followUps: Pick<FollowUps, 'notifyLowBalance'>,
@@ -449,21 +453,13 @@ export class BatchService {
     state: RunState,
     chunkRows: number,
   ): Promise<number> {
+    const settled = (paid: number) =>
+      settleChunk(checkpointOf(state), { index: chunkIndex, rows: chunkRows, wanted, paid }, batch.price);
     const advance = (paid: number) => {
-      state.rowsDone += chunkRows;
-      state.nextChunk = chunkIndex + 1;
-      state.succeeded += paid;
-      state.failed += chunkRows - paid;
-      state.cost += paid * batch.price;
-      if (paid < wanted) state.creditsExhausted = true;
+      Object.assign(state, settled(paid));
       return paid;
     };
-    const progressAfter = (paid: number) => ({
-      processed: state.rowsDone + chunkRows,
-      succeeded: state.succeeded + paid,
-      failed: state.failed + chunkRows - paid,
-      cost: state.cost + paid * batch.price,
-    });
+    const progressAfter = (paid: number) => this.progressOf(settled(paid));
     const usageOf = (paid: number) =>
       this.usage.usageParts({
         userId: batch.userId,
@@ -479,15 +475,24 @@ export class BatchService {
     // A chunk redone after a crash or a redelivery was settled by an earlier run: reuse its outcome.
     // Chunks are settled in order, so once one is new, the rest of this run is new too.
     if (state.mayBeSettled) {
-      const settled = await this.credits.getChangeRecord(batch.userId, idempotencyId);
-      if (settled) return advance(Number(settled.rowsCharged ?? 0));
+      const record = await this.idempotency.get(batch.userId, idempotencyId);
+      if (record) return advance(replayOrConflict(record, { requestHash, wants: 'batch-chunk' }).rowsCharged);
       state.mayBeSettled = false;
     }
 
     const settleWithoutCharge = async (paid: number) => {
       try {
         await this.transactions.write([
-          this.batches.chunkSettledPart(batch.userId, idempotencyId, requestHash, paid),
+          // The same key a charge of this chunk would use: a chunk is settled once, paid or not.
+          this.idempotency.part(batch.userId, {
+            kind: 'batch-chunk',
+            idempotencyId,
+            requestHash,
+            expiresAt: null,
+            entry: null,
+            balance: null,
+            rowsCharged: paid,
+          }),
           this.batches.progressPart(batch.userId, batch.id, progressAfter(paid)),
           ...usageOf(paid),
         ]);
@@ -516,13 +521,17 @@ export class BatchService {
             this.batches.progressPart(batch.userId, batch.id, progressAfter(rowsToCharge)),
             ...usageOf(rowsToCharge),
           ],
-          record: { rowsCharged: rowsToCharge },
+          outcome: { kind: 'batch-chunk', rowsCharged: rowsToCharge },
         },
       );
       if (result.outcome === 'applied') {
         if (result.lowBalance?.deliver)
           await this.followUps.notifyLowBalance(batch.userId, result.lowBalance.notificationId);
-        const charged = result.replayed ? Number(result.stored?.rowsCharged ?? rowsToCharge) : rowsToCharge;
+        // A chunk charged by an earlier run replays the rows that run paid for.
+        const charged =
+          result.replayed && result.record
+            ? replayOrConflict(result.record, { requestHash, wants: 'batch-chunk' }).rowsCharged
+            : rowsToCharge;
         return advance(charged);
       }
       // Pay for what the balance (and today's spend cap) still allows; the rest of the file fails.

@@ -130,3 +130,36 @@ export function affordableRows(balance: number, price: number, wanted: number): 
   if (price <= 0) return wanted;
   return Math.max(0, Math.min(wanted, Math.floor(balance / price)));
 }
+
+/** One chunk of a batch, once settled: its rows, how many ran, and how many of those were paid for. */
+export interface SettledChunk {
+  index: number;
+  /** Rows in the chunk (lines of the file). */
+  rows: number;
+  /** Rows the model predicted, each to be paid for. */
+  wanted: number;
+  /** Rows paid for (the first `paid` of `wanted`); every other row of the chunk failed. */
+  paid: number;
+}
+
+/**
+ * Where a batch is once a chunk is settled. Fewer rows paid than wanted means the credits (or
+ * today's spend cap) ran out: every later row fails without running. A chunk settled by an earlier
+ * run is replayed from its record through here too, so a redone chunk moves the checkpoint exactly
+ * as its first run did.
+ */
+export function settleChunk(
+  checkpoint: BatchCheckpoint,
+  chunk: SettledChunk,
+  price: number,
+): BatchCheckpoint {
+  return {
+    ...checkpoint,
+    rowsDone: checkpoint.rowsDone + chunk.rows,
+    nextChunk: chunk.index + 1,
+    succeeded: checkpoint.succeeded + chunk.paid,
+    failed: checkpoint.failed + chunk.rows - chunk.paid,
+    cost: checkpoint.cost + chunk.paid * price,
+    creditsExhausted: checkpoint.creditsExhausted || chunk.paid < chunk.wanted,
+  };
+}

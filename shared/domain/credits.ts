@@ -4,27 +4,10 @@
  */
 import { z } from 'zod';
 
-/** The kinds API.md fixes; a signup bonus is a `grant` with its reason. */
-export const ledgerKinds = ['top_up', 'grant', 'charge', 'refund'] as const;
-export type LedgerKind = (typeof ledgerKinds)[number];
+import type { IdempotencyRecord } from './idempotency.ts';
+import type { LedgerEntry, LedgerKind } from './ledger.ts';
 
-export interface LedgerEntry {
-  id: string;
-  userId: string;
-  kind: LedgerKind;
-  /** Signed: credits added are positive, charges negative. */
-  amount: number;
-  balanceAfter: number;
-  /** Position in this account's ledger, 1 for the first entry; gapless. */
-  sequence: number;
-  predictionId?: string;
-  batchId?: string;
-  /** The model version a charge paid for. */
-  modelId?: string;
-  reason?: string;
-  actorId?: string;
-  createdAt: string;
-}
+export { type LedgerEntry, type LedgerKind, ledgerKinds } from './ledger.ts';
 
 export interface AccountLimits {
   /** Most credits that may be charged per UTC day; null for no cap. */
@@ -110,8 +93,8 @@ export type BalanceChangeResult =
       balance: number;
       /** True when this idempotency id had already been applied and this is its first result. */
       replayed: boolean;
-      /** What the caller stored with the change (e.g. the response to replay). */
-      stored?: Record<string, unknown>;
+      /** The idempotency record a replay comes from (with what the caller kept, e.g. a response). */
+      record?: IdempotencyRecord;
       /** Set when this change took the balance below the low-balance threshold. */
       lowBalance?: { notificationId: string; threshold: number; deliver: boolean };
     }

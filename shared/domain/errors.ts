@@ -212,20 +212,34 @@ export class ModelPriceChangedError extends Error {
   }
 }
 
-/**
- * The idempotency id of a change was settled already (by a retry or a concurrent request), so this
- * transaction wrote nothing.
- */
-export class ChangeAlreadySettledError extends Error {
-  override name = 'ChangeAlreadySettledError';
-  constructor(readonly idempotencyId: string) {
-    super(`The idempotency id ${idempotencyId} was already settled`);
-  }
-}
-
 /** A refund of a prediction that was refunded already. */
 export class PredictionAlreadyRefundedError extends ConflictError {
   constructor() {
     super('This prediction was already refunded.');
+  }
+}
+
+/** Why a request cannot have what its idempotency id settled before. */
+export type IdempotencyConflictReason =
+  /** The id was settled by a request with another fingerprint. */
+  | 'different-request'
+  /** A balance change was asked for, but the id was settled without one (nothing was charged). */
+  | 'settled-without-change'
+  /** The response was too large to keep, so it cannot be given again. */
+  | 'response-not-kept';
+
+/** An idempotency id settled before cannot be replayed for this request: a conflict. */
+export class IdempotencyConflictError extends ConflictError {
+  constructor(
+    readonly idempotencyId: string,
+    readonly reason: IdempotencyConflictReason,
+  ) {
+    super(
+      {
+        'different-request': `The idempotency id ${idempotencyId} was already used for a different change.`,
+        'settled-without-change': `The idempotency id ${idempotencyId} was already settled without a charge.`,
+        'response-not-kept': 'This Idempotency-Key was already used, and its response was too large to keep.',
+      }[reason],
+    );
   }
 }

@@ -19,6 +19,18 @@ export interface Prediction {
   refundedAt?: string;
 }
 
+/** What a successful prediction answers (and what an Idempotency-Key replays). */
+export interface PredictionResponse {
+  id: string;
+  modelId: string;
+  modelVersion: number;
+  outputs: Record<string, unknown>;
+  rows: number;
+  cost: number;
+  balance: number;
+  createdAt: string;
+}
+
 /** Sliding one-minute window of request times per user: cheap, in memory, per container. */
 export class RateLimiter {
   private readonly hits = new Map<string, number[]>();

@@ -1,5 +1,6 @@
 import type { AuditEntry } from '../domain/audit.ts';
 import type { BalanceChange, BalanceChangeResult } from '../domain/credits.ts';
+import type { IdempotencyRecord, RecordedOutcome } from '../domain/idempotency.ts';
 import type { Prediction } from '../domain/predictions.ts';
 import type { TransactionPart } from '../domain/transactions.ts';
 import type { UsageDelta } from '../domain/usage.ts';
@@ -15,15 +16,6 @@ export interface PredictionRepository {
     userId: string,
     options: { limit: number; before?: string | undefined; model?: string | undefined },
   ): Promise<{ items: Prediction[]; last: string | null }>;
-  /**
-   * Remembers a response under an Idempotency-Key when nothing is charged (a free model); when the
-   * key was settled already, its condition fails with ChangeAlreadySettledError.
-   */
-  idempotencyPart(
-    userId: string,
-    idempotencyId: string,
-    record: { requestHash: string; response: unknown; balance: number; ttlSeconds: number },
-  ): TransactionPart;
   /** Marks a prediction refunded, once (else PredictionAlreadyRefundedError); for the refund's transaction. */
   refundPart(prediction: Prediction, at: string): TransactionPart;
   /**
@@ -34,14 +26,28 @@ export interface PredictionRepository {
 }
 
 export interface ChargePort {
+  /**
+   * Applies a balance change with its idempotency record (keeping `outcome` besides the change);
+   * a change whose id is settled already replays it (`replayed`, with the record).
+   */
   apply(
     change: BalanceChange,
-    options?: { with?: TransactionPart[]; idempotencyTtlSeconds?: number; record?: Record<string, unknown> },
+    options?: { with?: TransactionPart[]; idempotencyTtlSeconds?: number; outcome?: RecordedOutcome },
   ): Promise<BalanceChangeResult>;
-  getChangeRecord(userId: string, idempotencyId: string): Promise<Record<string, unknown> | undefined>;
   /** What this container last saw of a balance, if anything (no read). */
   knownBalance(userId: string): number | undefined;
   getAccount(userId: string): Promise<{ balance: number } | undefined>;
+}
+
+/** Idempotency records: what settled an id, written with what it records and read back typed. */
+export interface IdempotencyPort {
+  /** The record of an idempotency id, if it is settled. */
+  get(userId: string, idempotencyId: string): Promise<IdempotencyRecord | undefined>;
+  /**
+   * The write of a record that settles an id without a balance change (a free prediction, an
+   * unpaid chunk); an id settled already fails it with ChangeAlreadySettledError.
+   */
+  part(userId: string, record: IdempotencyRecord): TransactionPart;
 }
 
 export interface UsagePort {

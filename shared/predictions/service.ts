@@ -8,8 +8,8 @@ import { ulid } from 'ulid';
 import { fingerprint } from '../auth/secrets.ts';
 import { utcDay } from '../domain/credits.ts';
 import {
-  ChangeAlreadySettledError,
   ConflictError,
+  IdempotencyConflictError,
   IdempotencyKeyReusedError,
   InsufficientCreditsError,
   ModelError,
@@ -20,12 +20,30 @@ import {
   SpendCapReachedError,
   ValidationError,
 } from '../domain/errors.ts';
+import {
+  ChangeAlreadySettledError,
+  expiryOf,
+  type IdempotencyRecord,
+  replayOrConflict,
+} from '../domain/idempotency.ts';
 import type { Model } from '../domain/models.ts';
-import { afterPriceChange, type Prediction, RateLimiter } from '../domain/predictions.ts';
+import {
+  afterPriceChange,
+  type Prediction,
+  type PredictionResponse,
+  RateLimiter,
+} from '../domain/predictions.ts';
 import { assertInputNesting, outputsToJson, parseInputs } from '../domain/tensors.ts';
 import type { Principal } from '../domain/users.ts';
 import type { ModelRuntime } from '../models/ports.ts';
-import type { ChargePort, FollowUps, PredictionRepository, TransactionPort, UsagePort } from './ports.ts';
+import type {
+  ChargePort,
+  FollowUps,
+  IdempotencyPort,
+  PredictionRepository,
+  TransactionPort,
+  UsagePort,
+} from './ports.ts';
 
 export interface PredictionSettings {
   maxRows: number;
@@ -43,17 +61,6 @@ export interface ModelLookup {
   findActive(reference: string): Promise<Model | undefined>;
 }
 
-export interface PredictionResponse {
-  id: string;
-  modelId: string;
-  modelVersion: number;
-  outputs: Record<string, unknown>;
-  rows: number;
-  cost: number;
-  balance: number;
-  createdAt: string;
-}
-
 export class PredictionService {
   private readonly limiter: RateLimiter;
   private readonly modelCache = new Map<string, { model: Model; until: number }>();
@@ -63,6 +70,7 @@ export class PredictionService {
     private readonly models: ModelLookup,
     private readonly runtime: ModelRuntime,
     private readonly credits: ChargePort,
+    private readonly idempotency: IdempotencyPort,
     private readonly predictions: PredictionRepository,
     private readonly usage: UsagePort,
     private readonly transactions: TransactionPort,
@@ -120,7 +128,7 @@ export class PredictionService {
       // Before anything recursive (the fingerprint's JSON.stringify) walks the inputs.
       assertInputNesting(body.inputs);
       requestHash = fingerprint({ reference, inputs: body.inputs });
-      const previous = await this.credits.getChangeRecord(principal.userId, idempotencyId);
+      const previous = await this.idempotency.get(principal.userId, idempotencyId);
       if (previous) return this.replay(previous, requestHash);
     }
 
@@ -261,11 +269,14 @@ export class PredictionService {
       const balance = (await this.credits.getAccount(principal.userId))?.balance ?? 0;
       const remember = run.idempotencyId
         ? [
-            this.predictions.idempotencyPart(principal.userId, run.idempotencyId, {
+            this.idempotency.part(principal.userId, {
+              kind: 'prediction',
+              idempotencyId: run.idempotencyId,
               requestHash: run.requestHash,
-              response: response(balance),
+              expiresAt: expiryOf(this.now(), this.settings.idempotencyTtlSeconds),
+              entry: null,
               balance,
-              ttlSeconds: this.settings.idempotencyTtlSeconds,
+              response: response(balance),
             }),
           ]
         : [];
@@ -274,7 +285,7 @@ export class PredictionService {
       } catch (error) {
         // A retry with the same key (or a concurrent request) settled it first: answer what it got.
         if (error instanceof ChangeAlreadySettledError && run.idempotencyId) {
-          const previous = await this.credits.getChangeRecord(principal.userId, run.idempotencyId);
+          const previous = error.record ?? (await this.idempotency.get(principal.userId, run.idempotencyId));
           if (previous) return this.replay(previous, run.requestHash);
         }
         throw error;
@@ -295,7 +306,8 @@ export class PredictionService {
         {
           with: parts,
           idempotencyTtlSeconds: this.settings.idempotencyTtlSeconds,
-          ...(run.idempotencyId && keepOutputs ? { record: { response: response(0) } } : {}),
+          // Under an Idempotency-Key the response is kept to answer a retry with (when small enough).
+          outcome: { kind: 'prediction', response: run.idempotencyId && keepOutputs ? response(0) : null },
         },
       )
       .catch(keyReused(run.idempotencyId));
@@ -305,20 +317,19 @@ export class PredictionService {
     if (result.outcome === 'spend-cap-reached') {
       throw new SpendCapReachedError(result.cap, result.spentToday, result.cost);
     }
-    if (result.replayed && result.stored) return this.replay(result.stored, run.requestHash);
+    if (result.replayed && result.record) return this.replay(result.record, run.requestHash);
     if (result.lowBalance?.deliver)
       await this.followUps.notifyLowBalance(principal.userId, result.lowBalance.notificationId);
     return response(result.balance);
   }
 
-  private replay(record: Record<string, unknown>, requestHash: string): PredictionResponse {
-    if (record.requestHash !== requestHash) throw new IdempotencyKeyReusedError();
-    const stored = record.response as PredictionResponse | undefined;
-    if (!stored)
-      throw new ConflictError(
-        'This Idempotency-Key was already used, and its response was too large to keep.',
-      );
-    return { ...stored, balance: Number(record.balance) };
+  /** The response an Idempotency-Key settled before; another request under the key is a 409. */
+  private replay(record: IdempotencyRecord, requestHash: string): PredictionResponse {
+    try {
+      return replayOrConflict(record, { requestHash, wants: 'prediction' });
+    } catch (error) {
+      throw keyReusedError(error);
+    }
   }
 
   async get(principal: Principal, predictionId: string): Promise<Prediction> {
@@ -397,9 +408,14 @@ export class PredictionService {
  */
 function keyReused(idempotencyId: string | undefined) {
   return (error: unknown): never => {
-    if (error instanceof ConflictError && idempotencyId) throw new IdempotencyKeyReusedError();
-    throw error;
+    throw idempotencyId ? keyReusedError(error) : error;
   };
+}
+
+/** An Idempotency-Key settled by another request is `idempotency-key-reused` to the client. */
+function keyReusedError(error: unknown): unknown {
+  const reused = error instanceof IdempotencyConflictError && error.reason !== 'response-not-kept';
+  return reused ? new IdempotencyKeyReusedError() : error;
 }
 
 class TimeoutError extends Error {}

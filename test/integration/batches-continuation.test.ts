@@ -14,6 +14,7 @@ import type { InvocationReport } from '../../infra/local/queue-pump.ts';
 import { S3BatchFiles } from '../../shared/adapters/batch-files.ts';
 import { DynamoBatchRepository } from '../../shared/adapters/dynamo/batches-store.ts';
 import { CreditsStore } from '../../shared/adapters/dynamo/credits-store.ts';
+import { DynamoIdempotencyStore } from '../../shared/adapters/dynamo/idempotency-store.ts';
 import { DynamoTransactions } from '../../shared/adapters/dynamo/transactions.ts';
 import { DynamoUsageStore } from '../../shared/adapters/dynamo/usage-store.ts';
 import { OnnxModelRuntime } from '../../shared/adapters/model-runtime.ts';
@@ -236,6 +237,7 @@ describe('a run that crashes halfway and is run again', () => {
       services().models,
       new OnnxModelRuntime(new S3Files(s3), modelsBucket, { capacity: 2, threads: 1 }),
       new CreditsStore(dynamo, tableName),
+      new DynamoIdempotencyStore(dynamo, tableName),
       new DynamoUsageStore(dynamo, tableName),
       new DynamoTransactions(dynamo),
       // Low-balance notifications are not under test here.

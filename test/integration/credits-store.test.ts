@@ -10,8 +10,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreditsStore } from '../../shared/adapters/dynamo/credits-store.ts';
+import { DynamoIdempotencyStore } from '../../shared/adapters/dynamo/idempotency-store.ts';
 import { DynamoPredictionRepository } from '../../shared/adapters/dynamo/predictions-store.ts';
+import { DynamoTransactions } from '../../shared/adapters/dynamo/transactions.ts';
 import { ConflictError, ModelPriceChangedError } from '../../shared/domain/errors.ts';
+import { ChangeAlreadySettledError, type IdempotencyRecord } from '../../shared/domain/idempotency.ts';
 import { type SignedInUser, signUp } from '../support/api.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { useReconciler } from '../support/reconcile.ts';
@@ -32,6 +35,8 @@ function newClient(): DynamoDBDocumentClient {
   clients.push(client);
   return client;
 }
+
+const idempotencyStore = () => new DynamoIdempotencyStore(newClient(), local.stack.resources.tableName);
 
 /** A store of its own, as another Lambda container would have. */
 function newStore(): CreditsStore {
@@ -175,7 +180,7 @@ describe('the credits store', () => {
     const after = await ledger.read(user.id);
     expect(after.account).toEqual(before.account);
     expect(after.entries).toEqual(before.entries);
-    expect(await store.getChangeRecord(user.id, change.idempotencyId)).toBeUndefined();
+    expect(await idempotencyStore().get(user.id, change.idempotencyId)).toBeUndefined();
     await ledger.expectReconciled(user.id);
 
     // A debit that fails halfway the same way.
@@ -226,5 +231,34 @@ describe('the credits store', () => {
     const retry = await newStore().apply({ ...drain, amount: -balance, requestHash: 'drain' });
     expect(retry).toMatchObject({ outcome: 'applied', replayed: true, balance: 0 });
     await ledger.expectReconciled(user.id);
+  });
+});
+
+describe('idempotency records', () => {
+  it('settle an id once: a second write fails with ChangeAlreadySettledError carrying the first record', async () => {
+    const user = await signUp(local.url, 'records');
+    const store = idempotencyStore();
+    const transactions = new DynamoTransactions(newClient());
+    const record = (rowsCharged: number, requestHash: string): IdempotencyRecord => ({
+      kind: 'batch-chunk',
+      idempotencyId: `batch#${randomUUID()}#chunk#0`,
+      requestHash,
+      expiresAt: null,
+      entry: null,
+      balance: null,
+      rowsCharged,
+    });
+    const first = record(0, 'first');
+    await transactions.write([store.part(user.id, first)]);
+    expect(await store.get(user.id, first.idempotencyId)).toEqual(first);
+
+    const second = { ...record(3, 'second'), idempotencyId: first.idempotencyId };
+    const error = await transactions.write([store.part(user.id, second)]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ChangeAlreadySettledError);
+    expect((error as ChangeAlreadySettledError).record).toEqual(first);
+    expect(await store.get(user.id, first.idempotencyId)).toEqual(first);
   });
 });

@@ -7,15 +7,16 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { describe, expect, it } from 'vitest';
+import { DynamoIdempotencyStore } from '../../shared/adapters/dynamo/idempotency-store.ts';
 import { DynamoPredictionRepository } from '../../shared/adapters/dynamo/predictions-store.ts';
 import { cancellation, DynamoTransactions, part } from '../../shared/adapters/dynamo/transactions.ts';
 import { DynamoUsageStore } from '../../shared/adapters/dynamo/usage-store.ts';
 import {
-  ChangeAlreadySettledError,
   ModelPriceChangedError,
   PredictionAlreadyRefundedError,
   TransactionConditionFailedError,
 } from '../../shared/domain/errors.ts';
+import { ChangeAlreadySettledError, type IdempotencyRecord } from '../../shared/domain/idempotency.ts';
 import type { Prediction } from '../../shared/domain/predictions.ts';
 import type { TransactionPart } from '../../shared/domain/transactions.ts';
 
@@ -102,22 +103,35 @@ describe('a transaction of named parts', () => {
     }
   });
 
-  it('reports an idempotency record that exists already as ChangeAlreadySettledError', async () => {
-    const remember = predictions.idempotencyPart('u1', 'prediction#key', {
-      requestHash: 'h',
-      response: {},
-      balance: 5,
-      ttlSeconds: 60,
+  it('reports an idempotency record that exists already as ChangeAlreadySettledError, with that record', async () => {
+    const record = (requestHash: string): IdempotencyRecord => ({
+      kind: 'batch-chunk',
+      idempotencyId: 'batch#b1#chunk#0',
+      requestHash,
+      expiresAt: null,
+      entry: null,
+      balance: null,
+      rowsCharged: 3,
     });
-    const error = await errorOf([predictions.recordPart(prediction, 60), remember], [none, failed]);
+    const idempotency = new DynamoIdempotencyStore({} as DynamoDBDocumentClient, 'table');
+    const settle = idempotency.part('u1', record('mine'));
+    const stored = (settle.item as { Put: { Item: Record<string, unknown> } }).Put.Item;
+    const theirs = { ...stored, requestHash: 'theirs' };
+    const error = await errorOf(
+      [...usageParts, settle],
+      [none, none, none, { ...failed, Item: marshall(theirs) }],
+    );
     expect(error).toBeInstanceOf(ChangeAlreadySettledError);
-    expect(error).toMatchObject({ idempotencyId: 'prediction#key' });
+    expect(error).toMatchObject({ idempotencyId: 'batch#b1#chunk#0', record: record('theirs') });
+    // Without the item (a storage that does not return it), the record is read afterwards instead.
+    const bare = await errorOf([settle], [failed]);
+    expect(bare).toMatchObject({ idempotencyId: 'batch#b1#chunk#0', record: undefined });
   });
 
-  it('reports a prediction refunded already as PredictionAlreadyRefundedError (a 409)', async () => {
+  it('reports a prediction refunded already as PredictionAlreadyRefundedError (a conflict)', async () => {
     const error = await errorOf([predictions.refundPart(prediction, prediction.createdAt)], [failed]);
     expect(error).toBeInstanceOf(PredictionAlreadyRefundedError);
-    expect(error).toMatchObject({ status: 409, code: 'conflict' });
+    expect(error).toMatchObject({ code: 'conflict' });
   });
 
   it('names a failed part without a domain error of its own by its tag, with the item as it is', async () => {

@@ -9,7 +9,6 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { BatchProgress, BatchRepository } from '../../batches/ports.ts';
 import type { Batch, BatchCheckpoint } from '../../domain/batches.ts';
-import { ChangeAlreadySettledError } from '../../domain/errors.ts';
 import { cancellationReasons, isConditionalCheckFailed } from './errors.ts';
 import { keys } from './keys.ts';
 import { part } from './transactions.ts';
@@ -203,21 +202,6 @@ export class DynamoBatchRepository implements BatchRepository {
 
   progressPart(userId: string, batchId: string, progress: BatchProgress) {
     return part('batch-progress', { Update: this.progressUpdate(userId, batchId, progress) });
-  }
-
-  chunkSettledPart(userId: string, idempotencyId: string, requestHash: string, rowsCharged: number) {
-    return part(
-      'idempotency',
-      {
-        Put: {
-          TableName: this.tableName,
-          // The same key a charge of this chunk would use: a chunk is settled once, paid or not.
-          Item: { ...keys.balanceChange(userId, idempotencyId), requestHash, rowsCharged },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        },
-      },
-      () => new ChangeAlreadySettledError(idempotencyId),
-    );
   }
 
   async saveProgress(userId: string, batchId: string, progress: BatchProgress) {

@@ -33,9 +33,17 @@ import {
   noLimits,
   utcDay,
 } from '../../domain/credits.ts';
-import { ConflictError, NotFoundError } from '../../domain/errors.ts';
+import { NotFoundError } from '../../domain/errors.ts';
+import {
+  expiryOf,
+  type IdempotencyRecord,
+  type RecordedOutcome,
+  replayOrConflict,
+} from '../../domain/idempotency.ts';
 import type { TransactionPart } from '../../domain/transactions.ts';
-import { epochSeconds, keys } from './keys.ts';
+import { DynamoIdempotencyStore, idempotencyRecordOf } from './idempotency-store.ts';
+import { keys } from './keys.ts';
+import { ledgerEntryOf } from './ledger-store.ts';
 import { queryAll } from './query.ts';
 import { cancellation, conditionError, part, transactItems } from './transactions.ts';
 
@@ -47,8 +55,8 @@ export interface ApplyOptions {
   with?: TransactionPart[];
   /** How long the idempotency record must outlive the change; forever when omitted. */
   idempotencyTtlSeconds?: number;
-  /** Extra attributes stored with the idempotency record (e.g. a response to replay). */
-  record?: Record<string, unknown>;
+  /** What the idempotency record keeps besides the change (e.g. a response to replay). */
+  outcome?: RecordedOutcome;
 }
 
 interface AccountState extends Account {
@@ -61,23 +69,6 @@ interface AccountState extends Account {
  * times in a row (the credits race tests saw 83 with 4 writers), and failing it then would be a 500.
  */
 const MAX_ATTEMPTS = 1000;
-
-function toEntry(item: Record<string, unknown>): LedgerEntry {
-  return {
-    id: String(item.id),
-    userId: String(item.userId),
-    kind: item.kind as LedgerKind,
-    amount: Number(item.amount),
-    balanceAfter: Number(item.balanceAfter),
-    sequence: Number(item.sequence),
-    ...(item.predictionId ? { predictionId: String(item.predictionId) } : {}),
-    ...(item.batchId ? { batchId: String(item.batchId) } : {}),
-    ...(item.modelId ? { modelId: String(item.modelId) } : {}),
-    ...(item.reason ? { reason: String(item.reason) } : {}),
-    ...(item.actorId ? { actorId: String(item.actorId) } : {}),
-    createdAt: String(item.createdAt),
-  };
-}
 
 function toState(userId: string, item: Record<string, unknown>): AccountState {
   const limits = (item.limits ?? {}) as Partial<AccountLimits>;
@@ -100,12 +91,15 @@ function toState(userId: string, item: Record<string, unknown>): AccountState {
 export class CreditsStore {
   private readonly known = new Map<string, AccountState>();
   private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly idempotency: DynamoIdempotencyStore;
 
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.idempotency = new DynamoIdempotencyStore(client, tableName);
+  }
 
   /** The parts that open an account (with its signup bonus), for the registration transaction. */
   openAccountParts(userId: string, bonus: number, createdAt: string): TransactionPart[] {
@@ -329,21 +323,13 @@ export class CreditsStore {
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
       });
-      const idempotencyPart = part('idempotency', {
-        Put: {
-          TableName: this.tableName,
-          Item: {
-            ...keys.balanceChange(change.userId, change.idempotencyId),
-            requestHash: change.requestHash,
-            entry,
-            balance: balanceAfter,
-            ...options.record,
-            ...(options.idempotencyTtlSeconds
-              ? { expiresAt: epochSeconds(now) + options.idempotencyTtlSeconds }
-              : {}),
-          },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        },
+      const idempotencyPart = this.idempotency.part(change.userId, {
+        ...(options.outcome ?? { kind: 'balance-change' }),
+        idempotencyId: change.idempotencyId,
+        requestHash: change.requestHash,
+        expiresAt: expiryOf(now, options.idempotencyTtlSeconds),
+        entry,
+        balance: balanceAfter,
       });
       const callerParts = options.with ?? [];
       const parts = [
@@ -401,8 +387,13 @@ export class CreditsStore {
         const cancelled = cancellation(error, parts);
         if (!cancelled) throw error;
         const failed = (p: TransactionPart) => cancelled.failed.find((f) => f.part === p);
-        if (failed(idempotencyPart)) {
-          const replay = await this.replay(change);
+        const settled = failed(idempotencyPart);
+        if (settled) {
+          // A retry (or a concurrent copy) of this change got there first: answer its result, from
+          // the record DynamoDB returned with the failed condition (or read, if it did not).
+          const replay = settled.current
+            ? this.replayed(change, idempotencyRecordOf(settled.current))
+            : await this.replay(change);
           if (replay) return replay;
         }
         const failedCallerPart = cancelled.failed.find((f) => callerParts.includes(f.part));
@@ -434,36 +425,16 @@ export class CreditsStore {
 
   /** The recorded result of an idempotency id, if one exists; a conflict if its parameters differ. */
   private async replay(change: BalanceChange): Promise<BalanceChangeResult | undefined> {
-    const record = await this.getChangeRecord(change.userId, change.idempotencyId);
-    if (!record) return undefined;
-    if (!record.entry) {
-      throw new ConflictError(
-        `The idempotency id ${change.idempotencyId} was already settled without a charge.`,
-      );
-    }
-    if (record.requestHash !== change.requestHash) {
-      throw new ConflictError(
-        `The idempotency id ${change.idempotencyId} was already used for a different change.`,
-      );
-    }
-    return {
-      outcome: 'applied',
-      entry: toEntry(record.entry as Record<string, unknown>),
-      balance: Number(record.balance),
-      replayed: true,
-      stored: record,
-    };
+    return this.replayed(change, await this.idempotency.get(change.userId, change.idempotencyId));
   }
 
-  async getChangeRecord(userId: string, idempotencyId: string): Promise<Record<string, unknown> | undefined> {
-    const { Item } = await this.client.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: keys.balanceChange(userId, idempotencyId),
-        ConsistentRead: true,
-      }),
-    );
-    return Item;
+  private replayed(
+    change: BalanceChange,
+    record: IdempotencyRecord | undefined,
+  ): BalanceChangeResult | undefined {
+    if (!record) return undefined;
+    const { entry, balance } = replayOrConflict(record, { requestHash: change.requestHash, wants: 'change' });
+    return { outcome: 'applied', entry, balance, replayed: true, record };
   }
 
   /** Ledger entries newest first, after the given sequence number (exclusive). */
@@ -496,7 +467,7 @@ export class CreditsStore {
         }),
       );
       for (const item of page.Items ?? []) {
-        if (items.length < wanted) items.push(toEntry(item));
+        if (items.length < wanted) items.push(ledgerEntryOf(item));
       }
       exclusiveStartKey = page.LastEvaluatedKey;
     } while (exclusiveStartKey && items.length < wanted);
@@ -551,6 +522,6 @@ export class CreditsStore {
       ExpressionAttributeValues: { ':pk': keys.account(userId).pk, ':prefix': keys.ledgerPrefix },
       ConsistentRead: true,
     });
-    return items.map(toEntry);
+    return items.map(ledgerEntryOf);
   }
 }

@@ -1,10 +1,6 @@
 /** Prediction records in DynamoDB: under the user (own listing), indexed by id (admin refunds). */
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import {
-  ChangeAlreadySettledError,
-  ModelPriceChangedError,
-  PredictionAlreadyRefundedError,
-} from '../../domain/errors.ts';
+import { ModelPriceChangedError, PredictionAlreadyRefundedError } from '../../domain/errors.ts';
 import type { Prediction } from '../../domain/predictions.ts';
 import type { PredictionRepository } from '../../predictions/ports.ts';
 import { epochSeconds, keys } from './keys.ts';
@@ -113,31 +109,6 @@ export class DynamoPredictionRepository implements PredictionRepository {
     const pageItems = items.slice(0, options.limit);
     const last = pageItems.at(-1);
     return { items: pageItems, last: items.length > options.limit && last ? last.id : null };
-  }
-
-  idempotencyPart(
-    userId: string,
-    idempotencyId: string,
-    record: { requestHash: string; response: unknown; balance: number; ttlSeconds: number },
-  ) {
-    return part(
-      'idempotency',
-      {
-        Put: {
-          TableName: this.tableName,
-          // The key a charge's idempotency record uses, so a retry finds either kind.
-          Item: {
-            ...keys.balanceChange(userId, idempotencyId),
-            requestHash: record.requestHash,
-            response: record.response,
-            balance: record.balance,
-            expiresAt: epochSeconds(new Date()) + record.ttlSeconds,
-          },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        },
-      },
-      () => new ChangeAlreadySettledError(idempotencyId),
-    );
   }
 
   refundPart(prediction: Prediction, at: string) {

@@ -1,7 +1,8 @@
 import { openApiDocument } from '#shared/api/openapi.ts';
 import { matchRoute } from '#shared/api/routes.ts';
-import { MethodNotAllowedError, NotFoundError } from '#shared/domain/errors.ts';
+import { NotFoundError } from '#shared/domain/errors.ts';
 import { docsAsset, docsPage } from '#shared/http/docs.ts';
+import { MethodNotAllowedError } from '#shared/http/errors.ts';
 import { httpFunction } from '#shared/http/http-function.ts';
 import { json } from '#shared/http/responses.ts';
 

@@ -4,7 +4,7 @@
  */
 import { OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { problemTitles } from '../domain/errors.ts';
+import { problemTypes, problemTypeUri } from '../http/problems.ts';
 import { type ResponseSpec, type RouteDefinition, routes } from './routes.ts';
 import { ProblemSchema } from './schemas.ts';
 
@@ -82,7 +82,9 @@ export function openApiDocument(): OpenApiDocument {
         'where `errors[]` names each offending field (a JSON pointer into the body, or `query.x` / `path.x` / `header.x`).',
         'The `type` is one of:',
         '',
-        ...Object.entries(problemTitles).map(([code, title]) => `- \`/problems/${code}\`: ${title}`),
+        ...(Object.keys(problemTypes) as (keyof typeof problemTypes)[]).map(
+          (code) => `- \`${problemTypeUri(code)}\`: ${problemTypes[code].title}`,
+        ),
       ].join('\n'),
     },
     servers: [{ url: '/' }],

@@ -1,7 +1,9 @@
 /**
  * The one error hierarchy of the service. Every error a client may see is an `AppError` with a stable
- * `code` (the slug of its problem type), an HTTP status and a message a person can act on. The HTTP
- * layer turns them into RFC 9457 problem+json in one place; anything else becomes a bare 500.
+ * `code` (the slug of its problem type), a message a person can act on, and the structured fields of
+ * its kind: the offending fields, a balance and a cost, a limit. The domain says nothing about HTTP:
+ * shared/http/problems.ts maps each code to its status, title and headers, in one place; anything that
+ * is not an AppError becomes a bare 500.
  */
 
 import type { TransactionPartTag } from './transactions.ts';
@@ -12,104 +14,72 @@ export interface FieldError {
   message: string;
 }
 
-export type ProblemCode =
+/** The codes of the domain's errors (the HTTP layer adds its own for what only it can refuse). */
+export type ErrorCode =
   | 'validation-failed'
   | 'unauthorized'
   | 'forbidden'
   | 'not-found'
-  | 'method-not-allowed'
   | 'conflict'
   | 'idempotency-key-reused'
   | 'insufficient-credits'
   | 'spend-cap-reached'
   | 'rate-limited'
   | 'model-error'
-  | 'payload-too-large'
-  | 'unsupported-media-type'
-  | 'internal-error';
-
-export const problemTitles: Record<ProblemCode, string> = {
-  'validation-failed': 'Your request is not valid',
-  unauthorized: 'Authentication is required',
-  forbidden: 'You are not allowed to do this',
-  'not-found': 'Not found',
-  'method-not-allowed': 'Method not allowed',
-  conflict: 'Conflict',
-  'idempotency-key-reused': 'Idempotency key reused with a different request',
-  'insufficient-credits': 'Insufficient credits',
-  'spend-cap-reached': 'Daily spend cap reached',
-  'rate-limited': 'Too many requests',
-  'model-error': 'The model failed to produce a prediction',
-  'payload-too-large': 'Payload too large',
-  'unsupported-media-type': 'Unsupported media type',
-  'internal-error': 'Internal server error',
-};
+  | 'payload-too-large';
 
 export interface AppErrorOptions {
   cause?: unknown;
+  /** Each offending field and what is wrong with it. */
   errors?: FieldError[];
-  /** Extra members of the problem document (RFC 9457 extension members). */
-  extensions?: Record<string, unknown>;
-  headers?: Record<string, string>;
+  /** Facts a client can act on (a balance and a cost, a limit), shown beside the message. */
+  details?: Record<string, unknown>;
 }
 
-export class AppError extends Error {
+export class AppError<C extends string = ErrorCode> extends Error {
   readonly errors: FieldError[] | undefined;
-  readonly extensions: Record<string, unknown>;
-  readonly headers: Record<string, string>;
+  readonly details: Readonly<Record<string, unknown>>;
 
   constructor(
-    readonly code: ProblemCode,
-    readonly status: number,
+    readonly code: C,
     message: string,
     options: AppErrorOptions = {},
   ) {
     super(message, { cause: options.cause });
     this.name = new.target.name;
     this.errors = options.errors;
-    this.extensions = options.extensions ?? {};
-    this.headers = options.headers ?? {};
+    this.details = options.details ?? {};
   }
 }
 
 export class ValidationError extends AppError {
   constructor(message: string, errors?: FieldError[], options: Omit<AppErrorOptions, 'errors'> = {}) {
-    super('validation-failed', 400, message, { ...options, errors });
+    super('validation-failed', message, { ...options, errors });
   }
 }
 
+/** No credential, or one that is not valid (any more). */
 export class UnauthorizedError extends AppError {
   constructor(message = 'A valid access token or API key is required.', options: AppErrorOptions = {}) {
-    super('unauthorized', 401, message, {
-      ...options,
-      headers: { 'WWW-Authenticate': 'Bearer', ...options.headers },
-    });
+    super('unauthorized', message, options);
   }
 }
 
 export class ForbiddenError extends AppError {
   constructor(message = 'Your role does not allow this action.', options: AppErrorOptions = {}) {
-    super('forbidden', 403, message, options);
+    super('forbidden', message, options);
   }
 }
 
 export class NotFoundError extends AppError {
   constructor(message = 'The requested resource does not exist.', options: AppErrorOptions = {}) {
-    super('not-found', 404, message, options);
-  }
-}
-
-export class MethodNotAllowedError extends AppError {
-  constructor(method: string, path: string, allowed: string[]) {
-    super('method-not-allowed', 405, `${method} is not supported on ${path}.`, {
-      headers: { Allow: allowed.join(', ') },
-    });
+    super('not-found', message, options);
   }
 }
 
 export class ConflictError extends AppError {
   constructor(message: string, options: AppErrorOptions = {}) {
-    super('conflict', 409, message, options);
+    super('conflict', message, options);
   }
 }
 
@@ -117,7 +87,6 @@ export class IdempotencyKeyReusedError extends AppError {
   constructor() {
     super(
       'idempotency-key-reused',
-      409,
       'This Idempotency-Key was already used with a different request. Use a new key for a new request.',
     );
   }
@@ -128,8 +97,8 @@ export class InsufficientCreditsError extends AppError {
     readonly balance: number,
     readonly cost: number,
   ) {
-    super('insufficient-credits', 402, `This costs ${cost} credits but the balance is ${balance}.`, {
-      extensions: { balance, cost },
+    super('insufficient-credits', `This costs ${cost} credits but the balance is ${balance}.`, {
+      details: { balance, cost },
     });
   }
 }
@@ -142,40 +111,37 @@ export class SpendCapReachedError extends AppError {
   ) {
     super(
       'spend-cap-reached',
-      402,
       `This costs ${cost} credits, which would pass your daily spend cap of ${cap} (${spentToday} spent today). Raise the cap with PUT /v1/account/limits or wait until tomorrow (UTC).`,
-      { extensions: { cap, spentToday, cost } },
+      { details: { cap, spentToday, cost } },
     );
   }
 }
 
+/** A declared file larger than its kind may be (`limit` bytes): refused before anything is created. */
 export class PayloadTooLargeError extends AppError {
-  constructor(message: string, options: AppErrorOptions = {}) {
-    super('payload-too-large', 413, message, options);
-  }
-}
-
-export class UnsupportedMediaTypeError extends AppError {
-  constructor(message = 'Send the request body as JSON with Content-Type: application/json.') {
-    super('unsupported-media-type', 415, message);
+  constructor(
+    message: string,
+    readonly limit: number,
+    options: Omit<AppErrorOptions, 'details'> = {},
+  ) {
+    super('payload-too-large', message, { ...options, details: { limit } });
   }
 }
 
 export class RateLimitedError extends AppError {
-  constructor(
-    message: string,
-    readonly retryAfterSeconds: number,
-  ) {
-    super('rate-limited', 429, message, {
-      headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
-      extensions: { retryAfter: Math.max(1, Math.ceil(retryAfterSeconds)) },
-    });
+  /** Whole seconds, at least 1, until a new attempt may succeed. */
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, retryAfterSeconds: number) {
+    const seconds = Math.max(1, Math.ceil(retryAfterSeconds));
+    super('rate-limited', message, { details: { retryAfter: seconds } });
+    this.retryAfterSeconds = seconds;
   }
 }
 
 export class ModelError extends AppError {
   constructor(message: string, options: AppErrorOptions = {}) {
-    super('model-error', 422, message, options);
+    super('model-error', message, options);
   }
 }
 

@@ -43,17 +43,15 @@ export const ChecksumSha256Schema = z.string().regex(SHA256_BASE64, {
 });
 
 /**
- * Refuses a declared size over `limit` (413), naming the field and the limit, so a file that would
+ * Refuses a declared size over `limit`, naming the field and the limit, so a file that would
  * be refused after its upload is refused before anything is created or sent.
  */
 export function checkDeclaredSize(declared: DeclaredFile, limit: number, what: string): void {
   if (declared.size === undefined || declared.size <= limit) return;
   throw new PayloadTooLargeError(
     `The declared size is ${declared.size} bytes; ${what} may be at most ${limit} bytes.`,
-    {
-      errors: [{ path: '/size', message: `must be at most ${limit} bytes` }],
-      extensions: { limit },
-    },
+    limit,
+    { errors: [{ path: '/size', message: `must be at most ${limit} bytes` }] },
   );
 }
 

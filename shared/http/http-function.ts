@@ -20,24 +20,12 @@ import {
   routes,
 } from '../api/routes.ts';
 import { config } from '../config.ts';
-import {
-  AppError,
-  ForbiddenError,
-  NotFoundError,
-  PayloadTooLargeError,
-  UnsupportedMediaTypeError,
-  ValidationError,
-} from '../domain/errors.ts';
+import { AppError, ForbiddenError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import type { Principal } from '../domain/users.ts';
 import { logger } from '../observability/logger.ts';
-import {
-  type HttpResult,
-  internalError,
-  type JsonResult,
-  type MediaResult,
-  problem,
-  type StatusResult,
-} from './responses.ts';
+import { RequestBodyTooLargeError, UnsupportedMediaTypeError } from './errors.ts';
+import { internalError, isProblemCode, problem } from './problems.ts';
+import type { HttpResult, JsonResult, MediaResult, StatusResult } from './responses.ts';
 import { parseRequest } from './validation.ts';
 
 export type HttpEvent = APIGatewayProxyEventV2 & { parsedBody?: unknown };
@@ -139,7 +127,7 @@ export function jsonBodyParser(): MiddlewareObj<HttpEvent, HttpResult> {
       const raw = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
       const maxBytes = config().maxBodyBytes;
       if (Buffer.byteLength(raw, 'utf8') > maxBytes) {
-        throw new PayloadTooLargeError(`The request body is larger than the limit of ${maxBytes} bytes.`);
+        throw new RequestBodyTooLargeError(maxBytes);
       }
       const contentType = event.headers?.['content-type'];
       if (!contentType || !jsonMime.test(contentType)) {
@@ -175,16 +163,17 @@ function standardHeaders(): MiddlewareObj<HttpEvent, HttpResult> {
   };
 }
 
-/** Maps the error hierarchy to problem+json; anything else is logged and becomes a bare 500. */
+/** Maps the error hierarchy to problem+json (shared/http/problems.ts); anything else is logged and becomes a bare 500. */
 function problemDetails(): MiddlewareObj<HttpEvent, HttpResult> {
   return {
     onError: (request) => {
       const { error, event } = request;
       const requestId = requestIdOf(event);
-      if (error instanceof AppError) {
-        if (error.status >= 500) logger.error('request failed', { error });
-        else logger.info('request refused', { code: error.code, status: error.status });
-        request.response = problem(error, requestId);
+      if (error instanceof AppError && isProblemCode(error.code)) {
+        const response = problem(error, requestId);
+        if (response.statusCode >= 500) logger.error('request failed', { error });
+        else logger.info('request refused', { code: error.code, status: response.statusCode });
+        request.response = response;
         return;
       }
       logger.error('unexpected error', { error: error as Error });

@@ -1,5 +1,4 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { type AppError, problemTitles } from '../domain/errors.ts';
 
 export type HttpResult = APIGatewayProxyStructuredResultV2 & { statusCode: number };
 
@@ -49,40 +48,4 @@ export function text<S extends number, C extends string>(
 ): MediaResult<S, WithoutParameters<C>> {
   const result: HttpResult = { statusCode, headers: { 'Content-Type': contentType, ...headers }, body };
   return result as MediaResult<S, WithoutParameters<C>>;
-}
-
-export function problemType(code: string): string {
-  return `/problems/${code}`;
-}
-
-/** The RFC 9457 problem document for an error of the hierarchy. */
-export function problem(error: AppError, requestId: string | undefined): HttpResult {
-  return {
-    statusCode: error.status,
-    headers: { 'Content-Type': 'application/problem+json', ...error.headers },
-    body: JSON.stringify({
-      type: problemType(error.code),
-      title: problemTitles[error.code],
-      status: error.status,
-      detail: error.message,
-      ...(error.errors ? { errors: error.errors } : {}),
-      ...error.extensions,
-      ...(requestId ? { requestId } : {}),
-    }),
-  };
-}
-
-/** What a client sees for anything unexpected: no message, no stack, just the id to quote. */
-export function internalError(requestId: string | undefined): HttpResult {
-  return {
-    statusCode: 500,
-    headers: { 'Content-Type': 'application/problem+json' },
-    body: JSON.stringify({
-      type: problemType('internal-error'),
-      title: problemTitles['internal-error'],
-      status: 500,
-      detail: 'Something went wrong on our side. Quote the request id if you contact support.',
-      ...(requestId ? { requestId } : {}),
-    }),
-  };
 }

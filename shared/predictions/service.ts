@@ -172,7 +172,7 @@ export class PredictionService {
           credits: 0,
         }),
       ]);
-      throw new ModelError(`${message} Nothing was charged.`, { extensions: { predictionId } });
+      throw new ModelError(`${message} Nothing was charged.`, { details: { predictionId } });
     }
     const latencyMs = Math.round(performance.now() - started);
 

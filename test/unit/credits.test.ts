@@ -148,7 +148,7 @@ describe('ledger cursors', () => {
       caught = error;
     }
     expect(caught).toBeInstanceOf(ValidationError);
-    expect((caught as ValidationError).status).toBe(400);
+    expect((caught as ValidationError).code).toBe('validation-failed');
     expect((caught as ValidationError).errors).toEqual([
       { path: 'query.cursor', message: expect.any(String) },
     ]);

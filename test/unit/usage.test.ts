@@ -78,7 +78,7 @@ describe('dayRange', () => {
   it('accepts a range of exactly 366 days and refuses 367', () => {
     expect(dayRange({ from: '2024-01-01', to: '2024-12-31' }, TODAY).days).toHaveLength(366);
     const error = validationErrorOf(() => dayRange({ from: '2025-01-01', to: '2026-01-02' }, TODAY));
-    expect(error.status).toBe(400);
+    expect(error.code).toBe('validation-failed');
     expect(error.errors?.[0]?.message).toMatch(/367 days/);
   });
 

@@ -34,6 +34,14 @@ function commaList(value: unknown): string[] | undefined {
     .filter(Boolean);
 }
 
+/** A `-c name=true|false` flag; undefined when not given. */
+function booleanFlag(value: unknown, name: string): boolean | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new Error(`-c ${name}=${String(value)}: use true or false.`);
+}
+
 export interface AppOptions {
   /** Extra context, as `-c key=value` would give it (e.g. `stage`, `corsOrigins`, `aws:cdk:bundling-stacks`). */
   context?: Record<string, unknown>;
@@ -47,7 +55,16 @@ export function buildApp({ context = {}, outdir }: AppOptions = {}) {
   const corsOrigins = commaList(app.node.tryGetContext('corsOrigins'));
   const tracing = String(app.node.tryGetContext('tracing') ?? 'false') === 'true';
   const alarmEmail = app.node.tryGetContext('alarmEmail') as string | undefined;
-  const settings = stageSettings(stage, { ...(corsOrigins ? { corsOrigins } : {}), tracing, alarmEmail });
+  const reservedConcurrency = booleanFlag(
+    app.node.tryGetContext('reservedConcurrency'),
+    'reservedConcurrency',
+  );
+  const settings = stageSettings(stage, {
+    ...(corsOrigins ? { corsOrigins } : {}),
+    tracing,
+    alarmEmail,
+    reservedConcurrency,
+  });
   const prefix = `CreditPredictions-${settings.stage}`;
 
   const stateful = new StatefulStack(app, `${prefix}-stateful`, {

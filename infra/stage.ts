@@ -21,11 +21,25 @@ export interface StageSettings {
   tracing: boolean;
   /** Gets the alarm notifications (`-c alarmEmail=ops@example.com`). */
   alarmEmail?: string | undefined;
+  /**
+   * Whether each function gets the reserved concurrency of the function list (`reservedConcurrency`
+   * in shared/api/functions.ts). Reservations come out of the account's concurrency limit (1000 by
+   * default), and Lambda refuses any that would leave fewer than 100 executions unreserved, so a new
+   * or sandbox account (often limited to 10) cannot take them: dev leaves them off, prod turns them
+   * on; `-c reservedConcurrency=true|false` overrides either. The queue event sources' maximum
+   * concurrency applies in every stage, since it reserves nothing.
+   */
+  reservedConcurrency: boolean;
 }
 
 export function stageSettings(
   stage: string,
-  overrides: { corsOrigins?: string[]; tracing?: boolean; alarmEmail?: string | undefined } = {},
+  overrides: {
+    corsOrigins?: string[];
+    tracing?: boolean;
+    alarmEmail?: string | undefined;
+    reservedConcurrency?: boolean | undefined;
+  } = {},
 ): StageSettings {
   if (stage !== 'dev' && stage !== 'prod') throw new Error(`Unknown stage "${stage}": use dev or prod.`);
   const base: Omit<StageSettings, 'tracing' | 'alarmEmail'> =
@@ -39,6 +53,7 @@ export function stageSettings(
           logRetentionDays: 90,
           logLevel: 'INFO',
           maxReceiveCount: 5,
+          reservedConcurrency: true,
         }
       : {
           stage,
@@ -49,10 +64,14 @@ export function stageSettings(
           logRetentionDays: 14,
           logLevel: 'DEBUG',
           maxReceiveCount: 3,
+          reservedConcurrency: false,
         };
   return {
     ...base,
     ...(overrides.corsOrigins ? { corsOrigins: overrides.corsOrigins } : {}),
+    ...(overrides.reservedConcurrency !== undefined
+      ? { reservedConcurrency: overrides.reservedConcurrency }
+      : {}),
     tracing: overrides.tracing ?? false,
     alarmEmail: overrides.alarmEmail,
   };

@@ -25,7 +25,7 @@ import {
   functions,
   type ResourceGrant,
 } from '../shared/api/functions.ts';
-import { DEFAULT_ROUTE_FUNCTION, routes } from '../shared/api/routes.ts';
+import { DEFAULT_ROUTE_FUNCTION, type RouteKey, routeKey, routes } from '../shared/api/routes.ts';
 import { Observability } from './observability.ts';
 import { FUNCTION_RUNTIME, onnxRuntimeLayer } from './onnx-runtime-layer.ts';
 import { REPO_ROOT } from './paths.ts';
@@ -39,7 +39,26 @@ export const FUNCTION_ARCHITECTURE = lambda.Architecture.X86_64;
 const SERVICE_NAME = 'credit-predictions';
 
 /** Steady-state requests per second and burst for the whole stage, before API Gateway answers 429. */
-const API_THROTTLE = { rateLimit: 100, burstLimit: 200 };
+export const API_THROTTLE = { rateLimit: 100, burstLimit: 200 };
+
+/**
+ * Tighter limits for the routes that hash passwords (scrypt, CPU-bound) or create accounts, so that
+ * a flood of sign-ins or sign-ups is answered 429 by API Gateway before it takes the auth
+ * function's concurrency (and the stage's budget) from everyone else. They count every client
+ * together: per-client limits are the WAF's rate-based rule (`-c waf=true`). POST /v1/tokens also
+ * serves the refresh grant, which every signed-in client uses once per access-token lifetime.
+ */
+export const ROUTE_THROTTLES = {
+  'POST /v1/tokens': { rateLimit: 20, burstLimit: 40 },
+  'POST /v1/users': { rateLimit: 2, burstLimit: 10 },
+} as const satisfies Partial<Record<RouteKey, apigwv2.ThrottleSettings>>;
+
+/**
+ * Lambda's default concurrency limit per account and region, and what it always keeps unreserved;
+ * the reservations of the function list must fit in the difference.
+ */
+export const ACCOUNT_CONCURRENCY_LIMIT = 1000;
+export const MINIMUM_UNRESERVED_CONCURRENCY = 100;
 
 /**
  * ES module output still meets CommonJS dependencies that call `require` (esbuild's `__require` shim
@@ -113,6 +132,7 @@ export class StatelessStack extends Stack {
       'notification-queue': stateful.notificationQueue,
     };
 
+    if (settings.reservedConcurrency) checkReservations();
     const built = {} as Record<FunctionName, NodejsFunction>;
     for (const name of functionNames) {
       const definition: FunctionDefinition = functions[name];
@@ -124,6 +144,7 @@ export class StatelessStack extends Stack {
           new SqsEventSource(queues[definition.queue], {
             batchSize: definition.batchSize,
             reportBatchItemFailures: true,
+            maxConcurrency: definition.maxConcurrency,
           }),
         );
       }
@@ -193,6 +214,9 @@ export class StatelessStack extends Stack {
       logGroup,
       environment,
       ...(settings.tracing ? { tracing: lambda.Tracing.ACTIVE } : {}),
+      ...(settings.reservedConcurrency
+        ? { reservedConcurrentExecutions: definition.reservedConcurrency }
+        : {}),
       layers: definition.usesOnnxRuntime ? [this.onnxRuntimeLayer] : [],
       bundling: {
         format: OutputFormat.ESM,
@@ -249,12 +273,14 @@ export class StatelessStack extends Stack {
           }
         : {}),
     });
+    const apiRoutes = new Map<string, apigwv2.HttpRoute>();
     for (const route of routes) {
-      api.addRoutes({
+      const [added] = api.addRoutes({
         path: route.path,
         methods: [apigwv2.HttpMethod[route.method]],
         integration: integrationFor(route.fn),
       });
+      if (added) apiRoutes.set(routeKey(route), added);
     }
 
     const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
@@ -286,6 +312,19 @@ export class StatelessStack extends Stack {
       },
     });
 
+    // Route settings name routes by key; CloudFormation refuses them until those routes exist.
+    const routeSettings: Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }> = {};
+    for (const [key, throttle] of Object.entries(ROUTE_THROTTLES)) {
+      const route = apiRoutes.get(key);
+      if (!route) throw new Error(`ROUTE_THROTTLES names ${key}, which the route table does not have.`);
+      stage.node.addDependency(route);
+      routeSettings[key] = {
+        ThrottlingRateLimit: throttle.rateLimit,
+        ThrottlingBurstLimit: throttle.burstLimit,
+      };
+    }
+    (stage.node.defaultChild as apigwv2.CfnStage).routeSettings = routeSettings;
+
     Validations.of(api).acknowledge({
       id: 'AwsSolutions-APIG4',
       reason:
@@ -308,6 +347,32 @@ export class StatelessStack extends Stack {
 }
 
 type QueueName = Extract<FunctionDefinition, { kind: 'queue-worker' }>['queue'];
+
+/**
+ * Fails the synth when the function list reserves more than the account can give, or caps a queue
+ * worker's event source above its own reservation (the poller would be throttled), instead of
+ * letting CloudFormation fail half-way through a deployment.
+ */
+function checkReservations(): void {
+  const reserved = functionNames.reduce((sum, name) => sum + functions[name].reservedConcurrency, 0);
+  const budget = ACCOUNT_CONCURRENCY_LIMIT - MINIMUM_UNRESERVED_CONCURRENCY;
+  if (reserved > budget) {
+    throw new Error(
+      `The function list reserves ${reserved} concurrent executions; an account with Lambda's default ` +
+        `limit of ${ACCOUNT_CONCURRENCY_LIMIT} can reserve at most ${budget}. Lower reservedConcurrency in ` +
+        'shared/api/functions.ts, or deploy with -c reservedConcurrency=false.',
+    );
+  }
+  for (const name of functionNames) {
+    const definition: FunctionDefinition = functions[name];
+    if (definition.kind === 'queue-worker' && definition.maxConcurrency > definition.reservedConcurrency) {
+      throw new Error(
+        `${name}: maxConcurrency ${definition.maxConcurrency} is above its reservedConcurrency ` +
+          `${definition.reservedConcurrency}; the event source would be throttled.`,
+      );
+    }
+  }
+}
 
 interface GrantableResources {
   table: StatefulStack['table'];

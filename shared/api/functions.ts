@@ -30,6 +30,12 @@ interface FunctionBase {
    * infra/local/lambda-runtime.ts); Lambda itself scales to the account's concurrency.
    */
   maxLocalContainers?: number;
+  /**
+   * Concurrent executions reserved for this function where the stage reserves concurrency
+   * (infra/stage.ts): a floor that no other function can take from it and a ceiling it cannot pass.
+   * Sized, with the reasons, in the README's capacity table.
+   */
+  reservedConcurrency: number;
 }
 
 export interface HttpFunction extends FunctionBase {
@@ -41,6 +47,12 @@ export interface QueueWorkerFunction extends FunctionBase {
   queue: 'model-queue' | 'batch-queue' | 'notification-queue';
   /** SQS messages handed to one invocation. */
   batchSize: number;
+  /**
+   * The most invocations the queue's event source runs at once (its ScalingConfig, 2 to 1000), in
+   * every stage: a backlog waits in the queue instead of taking concurrency from the HTTP functions.
+   * At most `reservedConcurrency`, or the reservation would throttle the poller.
+   */
+  maxConcurrency: number;
 }
 
 /** Runs on a schedule (an EventBridge rule in AWS). */
@@ -60,6 +72,7 @@ export const functions = {
     timeoutSeconds: 10,
     grants: [],
     usesOnnxRuntime: false,
+    reservedConcurrency: 20,
   },
   auth: {
     kind: 'http',
@@ -69,6 +82,7 @@ export const functions = {
     timeoutSeconds: 10,
     grants: ['table:read', 'table:write', 'signing-key:read'],
     usesOnnxRuntime: false,
+    reservedConcurrency: 50,
   },
   account: {
     kind: 'http',
@@ -78,6 +92,7 @@ export const functions = {
     timeoutSeconds: 10,
     grants: ['table:read', 'table:write', 'signing-key:read'],
     usesOnnxRuntime: false,
+    reservedConcurrency: 30,
   },
   models: {
     kind: 'http',
@@ -87,6 +102,7 @@ export const functions = {
     timeoutSeconds: 10,
     grants: ['table:read', 'table:write', 'models-bucket:write', 'signing-key:read'],
     usesOnnxRuntime: false,
+    reservedConcurrency: 20,
   },
   predict: {
     kind: 'http',
@@ -102,6 +118,7 @@ export const functions = {
       'signing-key:read',
     ],
     usesOnnxRuntime: true,
+    reservedConcurrency: 200,
   },
   reports: {
     kind: 'http',
@@ -111,6 +128,7 @@ export const functions = {
     timeoutSeconds: 29,
     grants: ['table:read', 'signing-key:read'],
     usesOnnxRuntime: false,
+    reservedConcurrency: 20,
   },
   batches: {
     kind: 'http',
@@ -120,6 +138,7 @@ export const functions = {
     timeoutSeconds: 10,
     grants: ['table:read', 'table:write', 'batch-bucket:read', 'batch-bucket:write', 'signing-key:read'],
     usesOnnxRuntime: false,
+    reservedConcurrency: 30,
   },
   'model-validator': {
     kind: 'queue-worker',
@@ -132,6 +151,8 @@ export const functions = {
     timeoutSeconds: 120,
     grants: ['table:read', 'table:write', 'models-bucket:read'],
     usesOnnxRuntime: true,
+    reservedConcurrency: 5,
+    maxConcurrency: 5,
   },
   'batch-worker': {
     kind: 'queue-worker',
@@ -152,6 +173,8 @@ export const functions = {
       'notification-queue:send',
     ],
     usesOnnxRuntime: true,
+    reservedConcurrency: 50,
+    maxConcurrency: 50,
   },
   'webhook-dispatcher': {
     kind: 'queue-worker',
@@ -164,6 +187,8 @@ export const functions = {
     // The queue URL lets a failed delivery push its next attempt back (ChangeMessageVisibility).
     grants: ['table:read', 'table:write', 'notification-queue:send'],
     usesOnnxRuntime: false,
+    reservedConcurrency: 10,
+    maxConcurrency: 10,
   },
   reconciler: {
     kind: 'scheduled',
@@ -174,6 +199,7 @@ export const functions = {
     timeoutSeconds: 300,
     grants: ['table:read', 'table:write', 'notification-queue:send'],
     usesOnnxRuntime: false,
+    reservedConcurrency: 1,
   },
 } as const satisfies Record<string, FunctionDefinition>;
 

@@ -14,7 +14,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../infra/app.ts';
 import { stageSettings } from '../../infra/stage.ts';
 import { StatefulStack } from '../../infra/stateful-stack.ts';
-import { grant } from '../../infra/stateless-stack.ts';
+import {
+  ACCOUNT_CONCURRENCY_LIMIT,
+  API_THROTTLE,
+  grant,
+  MINIMUM_UNRESERVED_CONCURRENCY,
+  ROUTE_THROTTLES,
+} from '../../infra/stateless-stack.ts';
 import {
   type FunctionName,
   functionNames,
@@ -264,6 +270,7 @@ describe.each(['dev', 'prod'] as const)('the %s stateless stack', (stage) => {
       expect(mapping?.Properties).toMatchObject({
         BatchSize: definition.batchSize,
         FunctionResponseTypes: ['ReportBatchItemFailures'],
+        ScalingConfig: { MaximumConcurrency: definition.maxConcurrency },
       });
       expect(exportedValue(statefulTemplate, mapping?.Properties.EventSourceArn)).toEqual({
         'Fn::GetAtt': [logicalId(queues[definition.queue]), 'Arn'],
@@ -306,6 +313,47 @@ describe.each(['dev', 'prod'] as const)('the %s stateless stack', (stage) => {
     });
     expect(statelessTemplate.toJSON().Outputs).toHaveProperty('ApiUrl');
   });
+
+  it('throttles sign-ins and sign-ups per route, below the stage limits, once those routes exist', () => {
+    const { stateless, statelessTemplate } = stageApp(stage);
+    const apiStage = resourceOf(statelessTemplate, logicalId(stateless.apiStage));
+    const settings = (apiStage.Properties as Json).RouteSettings as Record<string, Json>;
+    expect(Object.keys(settings).sort()).toEqual(['POST /v1/tokens', 'POST /v1/users']);
+    for (const [key, throttle] of Object.entries(ROUTE_THROTTLES)) {
+      expect(settings[key]).toEqual({
+        ThrottlingRateLimit: throttle.rateLimit,
+        ThrottlingBurstLimit: throttle.burstLimit,
+      });
+      expect(throttle.rateLimit).toBeLessThan(API_THROTTLE.rateLimit);
+      expect(throttle.burstLimit).toBeLessThan(API_THROTTLE.burstLimit);
+      // The stage is deployed after the route its settings name.
+      const [routeId] = Object.entries(statelessTemplate.findResources('AWS::ApiGatewayV2::Route')).find(
+        ([, route]) => (route.Properties as Json).RouteKey === key,
+      ) ?? [undefined];
+      expect(routeId, key).toBeDefined();
+      expect(apiStage.DependsOn, key).toEqual(expect.arrayContaining([routeId]));
+    }
+  });
+
+  it(
+    stage === 'prod'
+      ? 'reserves the concurrency of the function list for each function, leaving the account at least 100 unreserved'
+      : 'reserves no concurrency (an account with a low limit could not deploy), unless asked to',
+    () => {
+      const { stateless, statelessTemplate } = stageApp(stage);
+      const reservations = functionNames.map(
+        (name) =>
+          propertiesOf(statelessTemplate, logicalId(stateless.functions[name])).ReservedConcurrentExecutions,
+      );
+      if (stage === 'prod') {
+        expect(reservations).toEqual(functionNames.map((name) => functions[name].reservedConcurrency));
+        const total = (reservations as number[]).reduce((sum, value) => sum + value, 0);
+        expect(total).toBeLessThanOrEqual(ACCOUNT_CONCURRENCY_LIMIT - MINIMUM_UNRESERVED_CONCURRENCY);
+      } else {
+        expect(reservations.every((value) => value === undefined)).toBe(true);
+      }
+    },
+  );
 
   it('gives each function exactly the resource variables its grants name', () => {
     for (const name of functionNames) {
@@ -391,6 +439,56 @@ describe.each(['dev', 'prod'] as const)('the %s stateless stack', (stage) => {
         CORS_ALLOWED_ORIGINS: settings.corsOrigins.join(','),
         POWERTOOLS_SERVICE_NAME: 'credit-predictions',
       });
+    }
+  });
+});
+
+describe('capacity that one tenant cannot exhaust', () => {
+  it('caps every queue worker at or below its reservation, so a backlog waits in its queue', () => {
+    for (const name of functionNames) {
+      const definition = functions[name];
+      if (definition.kind !== 'queue-worker') continue;
+      expect(definition.maxConcurrency, name).toBeGreaterThanOrEqual(2);
+      expect(definition.maxConcurrency, name).toBeLessThanOrEqual(definition.reservedConcurrency);
+    }
+  });
+
+  it('keeps predict and auth their own concurrency however many batch files arrive', () => {
+    const { stateless, statelessTemplate } = stageApp('prod');
+    const reserved = (name: FunctionName) =>
+      propertiesOf(statelessTemplate, logicalId(stateless.functions[name])).ReservedConcurrentExecutions;
+    // A reservation is also a ceiling: the batch worker can never run more than its own...
+    expect(reserved('batch-worker')).toBe(functions['batch-worker'].reservedConcurrency);
+    // ...and nothing the batch worker does can take what predict and auth hold.
+    expect(reserved('predict')).toBeGreaterThan(functions['batch-worker'].maxConcurrency);
+    expect(reserved('auth')).toBeGreaterThan(0);
+  });
+
+  it('lets -c reservedConcurrency override the stage', () => {
+    const dev = synthesize('dev', { reservedConcurrency: 'true' });
+    const prod = synthesize('prod', { reservedConcurrency: 'false' });
+    for (const name of functionNames) {
+      expect(
+        propertiesOf(dev.statelessTemplate, logicalId(dev.stateless.functions[name]))
+          .ReservedConcurrentExecutions,
+      ).toBe(functions[name].reservedConcurrency);
+      expect(
+        propertiesOf(prod.statelessTemplate, logicalId(prod.stateless.functions[name]))
+          .ReservedConcurrentExecutions,
+      ).toBeUndefined();
+    }
+    expect(() => synthesize('dev', { reservedConcurrency: 'yes' })).toThrow(/reservedConcurrency=yes/);
+  });
+
+  it('refuses to synthesize reservations that the account limit cannot hold', () => {
+    const predict = functions.predict as { reservedConcurrency: number };
+    const sized = predict.reservedConcurrency;
+    predict.reservedConcurrency = ACCOUNT_CONCURRENCY_LIMIT;
+    try {
+      expect(() => synthesize('prod')).toThrow(/reserves \d+ concurrent executions.*at most 900/);
+      expect(() => synthesize('dev')).not.toThrow();
+    } finally {
+      predict.reservedConcurrency = sized;
     }
   });
 });

@@ -29,21 +29,21 @@ export function median(values: number[]): number {
 }
 
 /**
- * Runs `operation(i)` for i = 0 .. total-1 from `concurrency` callers, each starting its next
- * operation as soon as its previous one finished (a closed loop, as N clients in a row would), and
- * times every operation and the whole run.
+ * Runs `operation(i, caller)` for i = 0 .. total-1 from `concurrency` callers (numbered from 0), each
+ * starting its next operation as soon as its previous one finished (a closed loop, as N clients in a
+ * row would), and times every operation and the whole run.
  */
 export async function closedLoop(
   total: number,
   concurrency: number,
-  operation: (index: number) => Promise<void>,
+  operation: (index: number, caller: number) => Promise<void>,
 ): Promise<RunSummary> {
   const latencies = new Float64Array(total);
   let next = 0;
-  const caller = async () => {
+  const caller = async (_: unknown, id: number) => {
     for (let index = next++; index < total; index = next++) {
       const started = performance.now();
-      await operation(index);
+      await operation(index, id);
       latencies[index] = performance.now() - started;
     }
   };

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { build } from 'esbuild';
 import { functionNames, functions } from '../../shared/api/functions.ts';
@@ -64,7 +64,12 @@ async function bundleAll(log: (line: string) => void): Promise<FunctionBundles> 
     container: join(directory, CONTAINER, 'index.mjs'),
     entry: (name) => join(directory, name, 'index.mjs'),
   };
-  if (existsSync(bundles.container)) return bundles;
+  if (existsSync(bundles.container)) {
+    // Marks the bundles as in use, so another run's pruning leaves them alone.
+    const now = new Date();
+    await utimes(directory, now, now).catch(() => {});
+    return bundles;
+  }
 
   const started = performance.now();
   // Several test workers may bundle at once: each writes its own directory and renames it into
@@ -122,7 +127,11 @@ export async function bundleFunctions(
   };
 }
 
-/** Keeps the cache from growing with every edit: only the newest few bundles stay. */
+/**
+ * Keeps the cache from growing with every edit. Another run in this working tree (a test worker,
+ * the bench, `npm run dev`) may still use an older bundle, so only bundles unused for a day go,
+ * and the newest few always stay.
+ */
 async function pruneOldBundles(current: string): Promise<void> {
   const entries = await readdir(CACHE, { withFileTypes: true });
   const dirs = await Promise.all(
@@ -133,9 +142,11 @@ async function pruneOldBundles(current: string): Promise<void> {
         return { path, mtime: (await stat(path)).mtimeMs };
       }),
   );
+  const dayAgo = Date.now() - 86_400_000;
   const stale = dirs
     .filter((dir) => dir.path !== current)
     .sort((a, b) => b.mtime - a.mtime)
-    .slice(3);
+    .slice(3)
+    .filter((dir) => dir.mtime < dayAgo);
   await Promise.all(stale.map((dir) => rm(dir.path, { recursive: true, force: true })));
 }

@@ -1,5 +1,5 @@
 /**
- * The CDK app: `cdk synth -c stage=prod [-c corsOrigins=https://a.example,https://b.example]`.
+ * The CDK app: `cdk synth -c stage=prod -c alarmEmail=ops@example.com [-c corsOrigins=https://a.example,...]`.
  * Tests build the app through the same `buildApp` so that what they check is what gets deployed.
  * The stacks are environment-agnostic: synth needs no AWS account and no network.
  */
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { REPO_ROOT } from './paths.ts';
-import { stageSettings } from './stage.ts';
+import { checkAlarmSubscriber, stageSettings } from './stage.ts';
 import { StatefulStack } from './stateful-stack.ts';
 import { StatelessStack } from './stateless-stack.ts';
 import { WebStack } from './web-stack.ts';
@@ -65,6 +65,7 @@ export function buildApp({ context = {}, outdir }: AppOptions = {}) {
     alarmEmail,
     reservedConcurrency,
   });
+  checkAlarmSubscriber(settings);
   const prefix = `CreditPredictions-${settings.stage}`;
 
   const stateful = new StatefulStack(app, `${prefix}-stateful`, {

@@ -32,6 +32,23 @@ export interface StageSettings {
   reservedConcurrency: boolean;
 }
 
+/**
+ * Alarms nobody receives protect nothing: a prod stage needs a subscriber to its alarm topic. The
+ * address gets a confirmation email from SNS, which must be accepted before anything arrives.
+ */
+export function checkAlarmSubscriber(settings: StageSettings): void {
+  const email = settings.alarmEmail;
+  if (email !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) {
+    throw new Error(`-c alarmEmail=${email} is not an email address.`);
+  }
+  if (settings.stage === 'prod' && !email) {
+    throw new Error(
+      'A prod deployment needs someone to receive its alarms: add -c alarmEmail=ops@example.com ' +
+        '(SNS emails that address a confirmation link to accept once).',
+    );
+  }
+}
+
 export function stageSettings(
   stage: string,
   overrides: {

@@ -12,11 +12,12 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct, IConstruct } from 'constructs';
 import {
   type FunctionDefinition,
@@ -89,6 +90,8 @@ export class StatelessStack extends Stack {
   readonly signingKey: secretsmanager.Secret;
   readonly onnxRuntimeLayer: lambda.LayerVersion;
   readonly observability: Observability;
+  /** Per scheduled function: the events its schedule could not deliver and the runs that failed for good. */
+  readonly scheduleDeadLetterQueues: Partial<Record<FunctionName, sqs.Queue>> = {};
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
     super(scope, id, props);
@@ -148,39 +151,94 @@ export class StatelessStack extends Stack {
           }),
         );
       }
-      if (definition.kind === 'scheduled') {
-        new events.Rule(this, `${pascalCase(name)}Schedule`, {
-          description: `Runs ${name} every ${definition.everyMinutes} minutes`,
-          schedule: events.Schedule.rate(Duration.minutes(definition.everyMinutes)),
-          targets: [new targets.LambdaFunction(fn, { retryAttempts: 2 })],
-        });
-      }
+      if (definition.kind === 'scheduled') this.schedule(name, fn, definition.everyMinutes);
       this.acknowledgeFunctionFindings(fn);
       built[name] = fn;
     }
     this.functions = built;
 
-    const { api, stage } = this.createApi(settings);
+    const { api, stage, accessLogs } = this.createApi(settings);
     this.api = api;
     this.apiStage = stage;
 
+    const reconcilerSchedule = this.scheduleDeadLetterQueues.reconciler;
+    if (!reconcilerSchedule) throw new Error('The reconciler is expected to run on a schedule.');
     this.observability = new Observability(this, 'Observability', {
       stage: settings.stage,
       api,
+      apiAccessLogs: accessLogs,
       functions: built,
+      toleratedErrors: {
+        'webhook-dispatcher': {
+          perFifteenMinutes: 20,
+          why:
+            "a customer's receiver that is down fails every attempt until the message is dead-lettered, " +
+            'which the Notification dead-letter alarm reports; many failures at once point at this side',
+        },
+      },
       deadLetterQueues: {
         Model: stateful.modelDeadLetterQueue,
         Batch: stateful.batchDeadLetterQueue,
         Notification: stateful.notificationDeadLetterQueue,
+        ReconcilerSchedule: reconcilerSchedule,
       },
       workQueues: {
-        model: stateful.modelQueue,
-        batch: stateful.batchQueue,
-        notification: stateful.notificationQueue,
+        model: {
+          queue: stateful.modelQueue,
+          maxAge: Duration.minutes(15),
+          why: 'an uploaded model is validated within seconds to two minutes; its version stays pending meanwhile.',
+        },
+        batch: {
+          queue: stateful.batchQueue,
+          maxAge: Duration.hours(1),
+          why:
+            'batches wait when the batch worker is at its maximum concurrency; an hour of waiting means the ' +
+            'backlog outgrows it (or the worker fails and retries).',
+        },
+        notification: {
+          queue: stateful.notificationQueue,
+          maxAge: Duration.minutes(30),
+          why:
+            'low-balance webhooks are sent within seconds, and the retries before the dead-letter queue back ' +
+            'off for minutes, not half an hour.',
+        },
       },
+      table: stateful.table,
+      reconcilerEveryMinutes: functions.reconciler.everyMinutes,
       alarmEmail: settings.alarmEmail,
     });
     new CfnOutput(this, 'ApiUrl', { value: stage.url, description: 'Base URL of the HTTP API' });
+  }
+
+  /**
+   * An EventBridge rule that runs the function, with a dead-letter queue for what cannot be
+   * delivered (the rule's own retries spent) and for runs that failed for good (Lambda's
+   * asynchronous retries spent): either fires the dead-letter alarm. An event older than one period
+   * is dropped, since the next run does its work.
+   */
+  private schedule(name: FunctionName, fn: NodejsFunction, everyMinutes: number) {
+    const id = pascalCase(name);
+    const deadLetterQueue = new sqs.Queue(this, `${id}ScheduleDeadLetterQueue`, {
+      retentionPeriod: Duration.days(14),
+      enforceSSL: true,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+    });
+    Validations.of(deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: `This queue is itself a dead-letter queue (of the ${name} schedule and of its failed runs).`,
+    });
+    const period = Duration.minutes(everyMinutes);
+    new events.Rule(this, `${id}Schedule`, {
+      description: `Runs ${name} every ${everyMinutes} minutes`,
+      schedule: events.Schedule.rate(period),
+      targets: [new targets.LambdaFunction(fn, { retryAttempts: 2, maxEventAge: period, deadLetterQueue })],
+    });
+    fn.configureAsyncInvoke({
+      retryAttempts: 2,
+      maxEventAge: period,
+      onFailure: new destinations.SqsDestination(deadLetterQueue),
+    });
+    this.scheduleDeadLetterQueues[name] = deadLetterQueue;
   }
 
   private createFunction(name: FunctionName, definition: FunctionDefinition, settings: StageSettings) {
@@ -296,6 +354,7 @@ export class StatelessStack extends Stack {
         destination: new apigwv2.LogGroupLogDestination(accessLogs),
         format: AccessLogFormat.custom(
           JSON.stringify({
+            apiId: '$context.apiId',
             requestId: '$context.requestId',
             ip: '$context.identity.sourceIp',
             requestTime: '$context.requestTimeEpoch',
@@ -332,7 +391,7 @@ export class StatelessStack extends Stack {
         'token or takes an API key (the route table says which), and API keys must be checked against the ' +
         'table on every request so that a revocation takes effect at once, which a cached authorizer would not do.',
     });
-    return { api, stage };
+    return { api, stage, accessLogs };
   }
 
   /** Findings that every function of this stack shares, acknowledged on the function with the reason. */

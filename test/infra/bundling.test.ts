@@ -91,5 +91,6 @@ describe('bundling the stateless stack for real', () => {
     } finally {
       rmSync(outdir, { recursive: true, force: true });
     }
-  });
+    // Eleven esbuild runs and the layer: about a minute alone, more beside the other infra files.
+  }, 240_000);
 });

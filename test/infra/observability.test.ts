@@ -3,7 +3,7 @@
  * one SNS topic that only takes TLS), optional X-Ray tracing and the reconciler's schedule.
  * Synthesized through `buildApp` with bundling skipped, as stacks.test.ts does.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CfnElement, Stack } from 'aws-cdk-lib';
@@ -11,7 +11,13 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../infra/app.ts';
-import { METRICS_NAMESPACE } from '../../infra/observability.ts';
+import {
+  API_THROTTLED_METRIC,
+  METRICS_NAMESPACE,
+  RECONCILER_HEARTBEAT_METRIC,
+  TABLE_OPERATIONS,
+} from '../../infra/observability.ts';
+import { REPO_ROOT } from '../../infra/paths.ts';
 import { functionNames, functions } from '../../shared/api/functions.ts';
 
 type Json = Record<string, any>;
@@ -102,7 +108,9 @@ describe('the alarms', () => {
     for (const [id, alarm] of all) {
       expect(alarm.Properties.AlarmActions, id).toEqual([topic]);
       expect(alarm.Properties.OKActions, id).toEqual([topic]);
-      expect(alarm.Properties.TreatMissingData, id).toBe('notBreaching');
+      // Missing data is "nothing happened", except for the heartbeat, whose silence is the alarm.
+      const heartbeat = alarm.Properties.MetricName === RECONCILER_HEARTBEAT_METRIC;
+      expect(alarm.Properties.TreatMissingData, id).toBe(heartbeat ? 'breaching' : 'notBreaching');
     }
   });
 
@@ -128,7 +136,7 @@ describe('the alarms', () => {
     const { template, stateless } = app('default');
     const api = { Ref: logicalId(stateless.api) };
     const rate = alarms(template).filter(([, a]) =>
-      (a.Properties.Metrics ?? []).some((m: Json) => typeof m.Expression === 'string'),
+      (a.Properties.Metrics ?? []).some((m: Json) => m.MetricStat?.Metric.MetricName === '5xx'),
     );
     expect(rate).toHaveLength(1);
     const [, alarm] = rate[0] as [string, Json];
@@ -170,14 +178,18 @@ describe('the alarms', () => {
       expect(a.Properties.Threshold).toBe(0);
       expect(a.Properties.ComparisonOperator).toBe('GreaterThanThreshold');
       const dimension = (a.Properties.Dimensions as Json[]).find((d) => d.Name === 'QueueName');
-      const exported = exportOf(stateful, dimension?.Value) as { 'Fn::GetAtt': [string, string] };
-      expect(exported['Fn::GetAtt'][1]).toBe('QueueName');
-      return exported['Fn::GetAtt'][0];
+      // A queue of the stateful stack comes as an import; the schedule's is in this stack.
+      const queueName = (
+        dimension?.Value['Fn::ImportValue'] ? exportOf(stateful, dimension.Value) : dimension?.Value
+      ) as { 'Fn::GetAtt': [string, string] };
+      expect(queueName['Fn::GetAtt'][1]).toBe('QueueName');
+      return queueName['Fn::GetAtt'][0];
     });
-    const deadLetterQueues = Object.entries(stateful.findResources('AWS::SQS::Queue'))
-      .filter(([id]) => id.includes('DeadLetterQueue'))
-      .map(([id]) => id);
-    expect(deadLetterQueues).toHaveLength(3);
+    const deadLetterQueues = [
+      ...Object.keys(stateful.findResources('AWS::SQS::Queue')),
+      ...Object.keys(template.findResources('AWS::SQS::Queue')),
+    ].filter((id) => id.includes('DeadLetterQueue'));
+    expect(deadLetterQueues).toHaveLength(4);
     expect(queues.sort()).toEqual(deadLetterQueues.sort());
     // Only the dead-letter queues, never the work queues (a backlog there is normal).
     const workQueues = Object.values(stateful.findResources('AWS::SQS::Queue')).filter(
@@ -200,6 +212,141 @@ describe('the alarms', () => {
     );
   });
 
+  it('fire when any function fails, and when the webhook dispatcher fails often', () => {
+    const { template, stateless } = app('default');
+    const failing = alarms(template).filter(
+      ([, a]) => a.Properties.Namespace === 'AWS/Lambda' && a.Properties.MetricName === 'Errors',
+    );
+    const byFunction = new Map(
+      failing.map(([, a]) => [
+        (a.Properties.Dimensions as Json[]).find((d) => d.Name === 'FunctionName')?.Value.Ref as string,
+        a.Properties,
+      ]),
+    );
+    expect([...byFunction.keys()].sort()).toEqual(
+      functionNames.map((name) => logicalId(stateless.functions[name])).sort(),
+    );
+    for (const name of functionNames) {
+      const properties = byFunction.get(logicalId(stateless.functions[name])) as Json;
+      expect(properties.Statistic, name).toBe('Sum');
+      expect(properties.ComparisonOperator, name).toBe('GreaterThanThreshold');
+      // A receiver that is down fails every delivery attempt; its dead-letter alarm reports it once.
+      if (name === 'webhook-dispatcher') {
+        expect(properties.Threshold, name).toBeGreaterThan(0);
+        expect(properties.Period, name).toBe(900);
+      } else {
+        expect(properties.Threshold, name).toBe(0);
+        expect(properties.Period, name).toBe(300);
+      }
+    }
+  });
+
+  it('fire when the oldest message of a work queue has waited too long', () => {
+    const { template, stateful } = app('default');
+    const aged = alarms(template).filter(
+      ([, a]) =>
+        a.Properties.Namespace === 'AWS/SQS' && a.Properties.MetricName === 'ApproximateAgeOfOldestMessage',
+    );
+    const queues = aged.map(([, a]) => {
+      expect(a.Properties.Statistic).toBe('Maximum');
+      expect(a.Properties.ComparisonOperator).toBe('GreaterThanThreshold');
+      expect(a.Properties.Threshold).toBeGreaterThanOrEqual(15 * 60);
+      const dimension = (a.Properties.Dimensions as Json[]).find((d) => d.Name === 'QueueName');
+      return (exportOf(stateful, dimension?.Value) as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    });
+    const workQueues = Object.entries(stateful.findResources('AWS::SQS::Queue'))
+      .filter(([, q]) => (q as Json).Properties.RedrivePolicy)
+      .map(([id]) => id);
+    expect(queues.sort()).toEqual(workQueues.sort());
+  });
+
+  it('fire on DynamoDB throttles and system errors, over every operation the code uses', () => {
+    const { template, stateful } = app('default');
+    const [tableId] = Object.keys(stateful.findResources('AWS::DynamoDB::GlobalTable'));
+    for (const metricName of ['ThrottledRequests', 'SystemErrors']) {
+      const [found] = alarms(template).filter(([, a]) =>
+        (a.Properties.Metrics ?? []).some((m: Json) => m.MetricStat?.Metric.MetricName === metricName),
+      );
+      expect(found, metricName).toBeDefined();
+      const alarm = (found as [string, Json])[1].Properties;
+      expect(alarm.Threshold).toBe(0);
+      expect(alarm.ComparisonOperator).toBe('GreaterThanThreshold');
+      const inputs = (alarm.Metrics as Json[]).filter((m) => m.MetricStat);
+      const operations = inputs.map((m) => {
+        const dimensions = m.MetricStat.Metric.Dimensions as Json[];
+        const table = dimensions.find((d) => d.Name === 'TableName')?.Value;
+        expect(exportOf(stateful, table)).toEqual({ Ref: tableId });
+        return dimensions.find((d) => d.Name === 'Operation')?.Value;
+      });
+      expect(operations.sort()).toEqual([...TABLE_OPERATIONS].sort());
+      // Every term is filled, so an operation without data cannot blank out the sum.
+      const expression = (alarm.Metrics as Json[]).find((m) => m.Expression)?.Expression as string;
+      for (const input of inputs) expect(expression).toContain(`FILL(${input.Id}, 0)`);
+    }
+  });
+
+  it('fire on a spike of 4xx answers and of 429s, counted from the access log', () => {
+    const { template, stateless } = app('default');
+    const api = { Ref: logicalId(stateless.api) };
+    const [rate] = alarms(template).filter(([, a]) =>
+      (a.Properties.Metrics ?? []).some((m: Json) => m.MetricStat?.Metric.MetricName === '4xx'),
+    );
+    expect(rate).toBeDefined();
+    const rateProperties = (rate as [string, Json])[1].Properties;
+    expect(rateProperties.ComparisonOperator).toBe('GreaterThanThreshold');
+    expect(rateProperties.Threshold).toBeGreaterThan(0);
+    // A rate over a minimum of requests, so that two failed sign-ins on a quiet night page no one.
+    expect((rateProperties.Metrics as Json[]).find((m) => m.Expression)?.Expression).toMatch(
+      /^IF\(requests >= \d+/,
+    );
+
+    const stage = template.toJSON().Resources[logicalId(stateless.apiStage)] as Json;
+    expect(JSON.parse(stage.Properties.AccessLogSettings.Format)).toMatchObject({
+      apiId: '$context.apiId',
+      status: '$context.status',
+    });
+    template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      LogGroupName: { Ref: stage.Properties.AccessLogSettings.DestinationArn['Fn::GetAtt'][0] },
+      FilterPattern: '{ $.status = "429" }',
+      MetricTransformations: [
+        {
+          MetricNamespace: METRICS_NAMESPACE,
+          MetricName: API_THROTTLED_METRIC,
+          MetricValue: '1',
+          Dimensions: [{ Key: 'ApiId', Value: '$.apiId' }],
+        },
+      ],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: METRICS_NAMESPACE,
+      MetricName: API_THROTTLED_METRIC,
+      Dimensions: [{ Name: 'ApiId', Value: api }],
+      Statistic: 'Sum',
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+  });
+
+  it('fire when the reconciler stops running: its heartbeat missing counts as breaching', () => {
+    const { template } = app('default');
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: METRICS_NAMESPACE,
+      MetricName: RECONCILER_HEARTBEAT_METRIC,
+      Dimensions: [
+        { Name: 'service', Value: 'credit-predictions' },
+        { Name: 'stage', Value: 'dev' },
+      ],
+      Statistic: 'SampleCount',
+      Period: functions.reconciler.everyMinutes * 60,
+      EvaluationPeriods: 2,
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      TreatMissingData: 'breaching',
+    });
+    // The alarm watches a metric the reconciler writes on every run, whatever it finds.
+    const handler = readFileSync(join(REPO_ROOT, functions.reconciler.entry), 'utf8');
+    expect(handler).toContain(`'${RECONCILER_HEARTBEAT_METRIC}'`);
+  });
+
   it('fire on any reconciliation mismatch reported by the reconciler', () => {
     const { template } = app('default');
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
@@ -218,8 +365,20 @@ describe('the alarms', () => {
 });
 
 describe('alarm email', () => {
-  it('subscribes no one by default', () => {
+  it('subscribes no one by default in dev', () => {
     app('default').template.resourceCountIs('AWS::SNS::Subscription', 0);
+  });
+
+  it('is required for prod: the synth fails with a message that names -c alarmEmail', () => {
+    expect(() => synthesize({ stage: 'prod' })).toThrow(
+      /prod deployment needs someone to receive its alarms: add -c alarmEmail=/,
+    );
+    expect(() => synthesize({ stage: 'prod', alarmEmail: 'ops' })).toThrow(/not an email address/);
+    const prod = synthesize({ stage: 'prod', alarmEmail: 'ops@example.com' });
+    prod.template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+    });
   });
 
   it('subscribes the -c alarmEmail address to the alarm topic', () => {
@@ -260,6 +419,46 @@ describe('tracing', () => {
 });
 
 describe('the scheduled reconciler', () => {
+  it('sends what its schedule cannot deliver, and the runs that failed for good, to a dead-letter queue', () => {
+    const { template, stateless } = app('default');
+    const queue = stateless.scheduleDeadLetterQueues.reconciler;
+    expect(queue).toBeDefined();
+    const queueArn = { 'Fn::GetAtt': [logicalId(queue as IConstruct), 'Arn'] };
+    const reconciler = logicalId(stateless.functions.reconciler);
+    const period = functions.reconciler.everyMinutes * 60;
+    template.hasResourceProperties('AWS::Events::Rule', {
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [reconciler, 'Arn'] },
+          DeadLetterConfig: { Arn: queueArn },
+          RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: period },
+        }),
+      ],
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: reconciler },
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: queueArn } },
+    });
+    // EventBridge may write to it, for this rule only.
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Allow',
+            Action: 'sqs:SendMessage',
+            Principal: { Service: 'events.amazonaws.com' },
+            Condition: { ArnEquals: { 'aws:SourceArn': Match.anyValue() } },
+          }),
+        ]),
+      },
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 14 * 24 * 3600,
+    });
+  });
+
   it('runs from an EventBridge rule on a rate schedule that targets its function', () => {
     const { template, stateless } = app('default');
     const definition = functions.reconciler;

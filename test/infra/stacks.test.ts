@@ -32,6 +32,9 @@ import { DEFAULT_ROUTE_FUNCTION, routeKey, routes } from '../../shared/api/route
 type Stage = 'dev' | 'prod';
 type Json = Record<string, unknown>;
 
+/** A prod synth needs someone to receive its alarms. */
+const PROD_CONTEXT = { alarmEmail: 'ops@example.com' };
+
 const outdirs: string[] = [];
 afterAll(() => {
   for (const outdir of outdirs) rmSync(outdir, { recursive: true, force: true });
@@ -40,7 +43,10 @@ afterAll(() => {
 function synthesize(stage: Stage, context: Record<string, unknown> = {}) {
   const outdir = mkdtempSync(join(tmpdir(), 'credit-predictions-stacks-'));
   outdirs.push(outdir);
-  const built = buildApp({ context: { stage, 'aws:cdk:bundling-stacks': [], ...context }, outdir });
+  const built = buildApp({
+    context: { stage, 'aws:cdk:bundling-stacks': [], ...(stage === 'prod' ? PROD_CONTEXT : {}), ...context },
+    outdir,
+  });
   return {
     ...built,
     statefulTemplate: Template.fromStack(built.stateful),

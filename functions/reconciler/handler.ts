@@ -11,7 +11,7 @@ export const handler = middy()
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics))
   .handler(async () => {
-    const result = await reconcileChangedAccounts(services().creditsStore);
+    const result = await reconcileChangedAccounts(services().reconcilerStore);
     metrics.addMetric('AccountsReconciled', MetricUnit.Count, result.checked);
     metrics.addMetric('ReconciliationMismatches', MetricUnit.Count, result.mismatches.length);
     for (const mismatch of result.mismatches) logger.error('ledger does not reconcile', { mismatch });

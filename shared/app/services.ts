@@ -8,13 +8,15 @@
 import { dynamoClient, s3Client, sqsClient } from '../adapters/aws-clients.ts';
 import { S3BatchFiles } from '../adapters/batch-files.ts';
 import { SqsContinuationQueue } from '../adapters/continuation-queue.ts';
+import { DynamoAccountStore } from '../adapters/dynamo/accounts-store.ts';
 import { DynamoAuditStore } from '../adapters/dynamo/audit-store.ts';
 import { DynamoBatchRepository } from '../adapters/dynamo/batches-store.ts';
-import { CreditsStore } from '../adapters/dynamo/credits-store.ts';
 import { DynamoIdempotencyStore } from '../adapters/dynamo/idempotency-store.ts';
+import { DynamoLedgerStore } from '../adapters/dynamo/ledger-store.ts';
 import { DynamoModelRepository } from '../adapters/dynamo/models-store.ts';
 import { DynamoNotificationStore } from '../adapters/dynamo/notifications-store.ts';
 import { DynamoPredictionRepository } from '../adapters/dynamo/predictions-store.ts';
+import { DynamoReconcilerStore } from '../adapters/dynamo/reconciler-store.ts';
 import { DynamoTransactions } from '../adapters/dynamo/transactions.ts';
 import { DynamoUsageStore } from '../adapters/dynamo/usage-store.ts';
 import { DynamoUserRepository } from '../adapters/dynamo/users-store.ts';
@@ -45,7 +47,9 @@ function lazy<T>(build: () => T): () => T {
 
 const table = lazy(() => requireResource('tableName'));
 const files = lazy(() => new S3Files(s3Client()));
-const creditsStore = lazy(() => new CreditsStore(dynamoClient(), table()));
+const accountStore = lazy(() => new DynamoAccountStore(dynamoClient(), table()));
+const ledgerStore = lazy(() => new DynamoLedgerStore(dynamoClient(), table()));
+const reconcilerStore = lazy(() => new DynamoReconcilerStore(dynamoClient(), table(), ledgerStore()));
 const idempotencyStore = lazy(() => new DynamoIdempotencyStore(dynamoClient(), table()));
 const usageStore = lazy(() => new DynamoUsageStore(dynamoClient(), table()));
 const transactions = lazy(() => new DynamoTransactions(dynamoClient()));
@@ -55,7 +59,7 @@ const modelRepository = lazy(() => new DynamoModelRepository(dynamoClient(), tab
 
 const userRepository = lazy(
   () =>
-    new DynamoUserRepository(dynamoClient(), table(), creditsStore(), (bonus, createdAt) => [
+    new DynamoUserRepository(dynamoClient(), table(), accountStore(), (bonus, createdAt) => [
       usageStore().userCreatedPart(),
       ...(bonus > 0 ? [usageStore().creditsAddedPart(createdAt.slice(0, 10), bonus)] : []),
     ]),
@@ -104,7 +108,7 @@ const users = lazy(() => {
 
 const credits = lazy(
   () =>
-    new CreditsService(creditsStore(), userRepository(), usageStore(), auditStore(), {
+    new CreditsService(accountStore(), ledgerStore(), userRepository(), usageStore(), auditStore(), {
       selfServiceTopUps: config().selfServiceTopUps,
       allowHttpWebhooksOnLocalhost: config().stage === 'dev',
     }),
@@ -126,7 +130,7 @@ const predictions = lazy(() => {
   return new PredictionService(
     models(),
     modelRuntime(),
-    creditsStore(),
+    accountStore(),
     idempotencyStore(),
     new DynamoPredictionRepository(dynamoClient(), table()),
     usageStore(),
@@ -151,7 +155,7 @@ const batches = lazy(() => {
     new S3BatchFiles(s3Client(), files(), requireResource('batchBucket')),
     models(),
     modelRuntime(),
-    creditsStore(),
+    accountStore(),
     idempotencyStore(),
     usageStore(),
     transactions(),
@@ -179,7 +183,7 @@ const notifications = lazy(
   () =>
     new NotificationService(
       notificationStore(),
-      creditsStore(),
+      accountStore(),
       httpWebhookSender({ allowLocalhost: config().stage === 'dev', timeoutMs: 5000 }),
     ),
 );
@@ -212,8 +216,8 @@ export function services() {
     get credits() {
       return credits();
     },
-    get creditsStore() {
-      return creditsStore();
+    get reconcilerStore() {
+      return reconcilerStore();
     },
     get userRepository() {
       return userRepository();

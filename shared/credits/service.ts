@@ -28,13 +28,18 @@ import { WEBHOOK_SECRET_PREFIX } from '../domain/notifications.ts';
 import type { TransactionPart } from '../domain/transactions.ts';
 import type { Principal } from '../domain/users.ts';
 
-export interface CreditsPort {
+/** The account writer: reads an account, changes its balance or its limits. */
+export interface AccountPort {
   getAccount(userId: string): Promise<Account | undefined>;
   apply(
     change: BalanceChange,
     options?: { idempotencyTtlSeconds?: number; with?: TransactionPart[] },
   ): Promise<BalanceChangeResult>;
   setLimits(userId: string, limits: AccountLimits, extra?: Record<string, unknown>): Promise<Account>;
+}
+
+/** The ledger queries. */
+export interface LedgerPort {
   listLedger(
     userId: string,
     options: { limit: number; before?: number | undefined; kind?: LedgerKind | undefined },
@@ -88,7 +93,8 @@ export function decodeLedgerCursor(cursor: string): number {
 
 export class CreditsService {
   constructor(
-    private readonly credits: CreditsPort,
+    private readonly accounts: AccountPort,
+    private readonly ledger: LedgerPort,
     private readonly users: UserLookup,
     private readonly counters: CreditsAddedCounter,
     private readonly audit: AuditPort,
@@ -118,12 +124,12 @@ export class CreditsService {
     const webhookSecret = newWebhook
       ? `${WEBHOOK_SECRET_PREFIX}${randomBytes(24).toString('base64')}`
       : undefined;
-    const account = await this.credits.setLimits(userId, limits, webhookSecret ? { webhookSecret } : {});
+    const account = await this.accounts.setLimits(userId, limits, webhookSecret ? { webhookSecret } : {});
     return { account, ...(webhookSecret ? { webhookSecret } : {}) };
   }
 
   async account(userId: string): Promise<Account> {
-    const account = await this.credits.getAccount(userId);
+    const account = await this.accounts.getAccount(userId);
     if (!account) throw new NotFoundError('This account does not exist.');
     return account;
   }
@@ -166,7 +172,7 @@ export class CreditsService {
     query: { limit: number; cursor?: string | undefined; kind?: LedgerKind | undefined },
   ): Promise<LedgerPage> {
     const before = query.cursor ? decodeLedgerCursor(query.cursor) : undefined;
-    const page = await this.credits.listLedger(userId, { limit: query.limit, before, kind: query.kind });
+    const page = await this.ledger.listLedger(userId, { limit: query.limit, before, kind: query.kind });
     return { items: page.items, nextCursor: page.nextBefore ? encodeLedgerCursor(page.nextBefore) : null };
   }
 
@@ -186,13 +192,13 @@ export class CreditsService {
 
   /** The whole ledger (optionally of one kind), newest first, for a CSV export. */
   async exportLedger(userId: string, kind: LedgerKind | undefined): Promise<LedgerEntry[]> {
-    const entries = await this.credits.allLedgerEntries(userId);
+    const entries = await this.ledger.allLedgerEntries(userId);
     return entries.filter((e) => !kind || e.kind === kind).reverse();
   }
 
   async reconcile(userId: string): Promise<Reconciliation> {
     const account = await this.account(userId);
-    return reconcile(account, await this.credits.allLedgerEntries(userId));
+    return reconcile(account, await this.ledger.allLedgerEntries(userId));
   }
 
   private async change(
@@ -201,7 +207,7 @@ export class CreditsService {
     extra: TransactionPart[] = [],
   ): Promise<{ entry: LedgerEntry; balance: number; replayed: boolean }> {
     try {
-      const result = await this.credits.apply(
+      const result = await this.accounts.apply(
         {
           ...change,
           idempotencyId: idempotencyId ?? ulid(),

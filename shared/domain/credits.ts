@@ -101,6 +101,100 @@ export type BalanceChangeResult =
   | { outcome: 'insufficient-credits'; balance: number; cost: number }
   | { outcome: 'spend-cap-reached'; balance: number; cost: number; cap: number; spentToday: number };
 
+/** A change refused without writing anything. */
+export type BalanceChangeRefusal = Extract<
+  BalanceChangeResult,
+  { outcome: 'insufficient-credits' | 'spend-cap-reached' }
+>;
+
+/** An account as a change is computed from: `revision` is the state the write must still find. */
+export interface AccountState extends Account {
+  revision: number;
+}
+
+export type BalanceChangePlan =
+  | {
+      decision: 'apply';
+      /** The ledger entry the change writes, at the next sequence number. */
+      entry: LedgerEntry;
+      /** The account after the change (the next revision). */
+      account: AccountState;
+      /** Set when the change takes the balance below the low-balance threshold. */
+      lowBalance: { threshold: number; deliver: boolean } | null;
+    }
+  | { decision: 'refuse'; refusal: BalanceChangeRefusal };
+
+/**
+ * Decides a balance change against the account as it is, the way a wallet decides a withdrawal:
+ * a debit that would take the balance below zero is refused, so is a charge past what today's
+ * spend cap (UTC) leaves; otherwise the change is the ledger entry at the next sequence number,
+ * recording the exact balance after it, and the account it leaves, with what it spent today. A
+ * change that takes the balance from at or above the low-balance threshold to below it says so.
+ * Nothing here reads or writes: the store writes what was decided, conditioned on `account`.
+ */
+export function planBalanceChange(
+  account: AccountState,
+  change: BalanceChange,
+  at: { now: Date; entryId: string },
+): BalanceChangePlan {
+  const today = utcDay(at.now);
+  const balanceAfter = account.balance + change.amount;
+  const charge = change.kind === 'charge' ? -change.amount : 0;
+  const spentBefore = account.spentDay === today ? account.spentToday : 0;
+  if (balanceAfter < 0) {
+    return {
+      decision: 'refuse',
+      refusal: { outcome: 'insufficient-credits', balance: account.balance, cost: -change.amount },
+    };
+  }
+  if (charge > 0 && charge > capRemaining(account, today)) {
+    return {
+      decision: 'refuse',
+      refusal: {
+        outcome: 'spend-cap-reached',
+        balance: account.balance,
+        cost: charge,
+        cap: account.limits.dailySpendCap ?? 0,
+        spentToday: spentBefore,
+      },
+    };
+  }
+  const sequence = account.sequence + 1;
+  const createdAt = at.now.toISOString();
+  const entry: LedgerEntry = {
+    id: at.entryId,
+    userId: change.userId,
+    kind: change.kind,
+    amount: change.amount,
+    balanceAfter,
+    sequence,
+    ...(change.predictionId ? { predictionId: change.predictionId } : {}),
+    ...(change.batchId ? { batchId: change.batchId } : {}),
+    ...(change.modelId ? { modelId: change.modelId } : {}),
+    ...(change.reason ? { reason: change.reason } : {}),
+    ...(change.actorId ? { actorId: change.actorId } : {}),
+    createdAt,
+  };
+  const threshold = account.limits.lowBalanceThreshold;
+  return {
+    decision: 'apply',
+    entry,
+    account: {
+      ...account,
+      balance: balanceAfter,
+      sequence,
+      revision: account.revision + 1,
+      spentToday: spentBefore + charge,
+      spentDay: today,
+      updatedAt: createdAt,
+    },
+    lowBalance:
+      threshold !== null && crossesLowBalance(threshold, account.balance, balanceAfter)
+        ? { threshold, deliver: account.limits.webhookUrl !== null }
+        : null,
+  };
+}
+
 /** Reconciliation: the invariant every test and the scheduled check verify. */
 export interface Reconciliation {
   userId: string;

@@ -12,8 +12,8 @@ import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InvocationReport } from '../../infra/local/queue-pump.ts';
 import { S3BatchFiles } from '../../shared/adapters/batch-files.ts';
+import { DynamoAccountStore } from '../../shared/adapters/dynamo/accounts-store.ts';
 import { DynamoBatchRepository } from '../../shared/adapters/dynamo/batches-store.ts';
-import { CreditsStore } from '../../shared/adapters/dynamo/credits-store.ts';
 import { DynamoIdempotencyStore } from '../../shared/adapters/dynamo/idempotency-store.ts';
 import { DynamoTransactions } from '../../shared/adapters/dynamo/transactions.ts';
 import { DynamoUsageStore } from '../../shared/adapters/dynamo/usage-store.ts';
@@ -236,7 +236,7 @@ describe('a run that crashes halfway and is run again', () => {
       files,
       services().models,
       new OnnxModelRuntime(new S3Files(s3), modelsBucket, { capacity: 2, threads: 1 }),
-      new CreditsStore(dynamo, tableName),
+      new DynamoAccountStore(dynamo, tableName),
       new DynamoIdempotencyStore(dynamo, tableName),
       new DynamoUsageStore(dynamo, tableName),
       new DynamoTransactions(dynamo),

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
-import { CreditsStore } from '../../shared/adapters/dynamo/credits-store.ts';
+import { DynamoAccountStore } from '../../shared/adapters/dynamo/accounts-store.ts';
 import type { BalanceChange, BalanceChangeResult } from '../../shared/domain/credits.ts';
 import { useReconciler } from '../support/reconcile.ts';
 
@@ -57,18 +57,18 @@ async function freshTable(): Promise<string> {
 }
 
 /** One credits store per simulated container, each with a client (and connections) of its own. */
-function containers(count: number): CreditsStore[] {
+function containers(count: number): DynamoAccountStore[] {
   return Array.from({ length: count }, () => {
     const client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint, region, credentials }), {
       marshallOptions: { removeUndefinedValues: true },
     });
     clients.push(client);
-    return new CreditsStore(client, tableName);
+    return new DynamoAccountStore(client, tableName);
   });
 }
 
 /** Opens an account with the items registration writes (with a signup grant unless 0). */
-async function openAccount(store: CreditsStore, bonus: number): Promise<string> {
+async function openAccount(store: DynamoAccountStore, bonus: number): Promise<string> {
   const userId = `user-${randomBytes(6).toString('hex')}`;
   await DynamoDBDocumentClient.from(admin).send(
     new TransactWriteCommand({
@@ -100,7 +100,7 @@ function split(results: BalanceChangeResult[]) {
  */
 const CONTAINERS = 4;
 
-const pick = (stores: CreditsStore[], i: number) => stores[i % stores.length] as CreditsStore;
+const pick = (stores: DynamoAccountStore[], i: number) => stores[i % stores.length] as DynamoAccountStore;
 
 describe('concurrent charges against one balance', () => {
   it('200 charges of 1 against 100 credits from 4 containers: exactly 100 apply, 5 rounds in a row', async () => {

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreditsStore } from '../../shared/adapters/dynamo/credits-store.ts';
+import { DynamoAccountStore } from '../../shared/adapters/dynamo/accounts-store.ts';
 import { DynamoIdempotencyStore } from '../../shared/adapters/dynamo/idempotency-store.ts';
 import { DynamoPredictionRepository } from '../../shared/adapters/dynamo/predictions-store.ts';
 import { DynamoTransactions } from '../../shared/adapters/dynamo/transactions.ts';
@@ -39,8 +39,8 @@ function newClient(): DynamoDBDocumentClient {
 const idempotencyStore = () => new DynamoIdempotencyStore(newClient(), local.stack.resources.tableName);
 
 /** A store of its own, as another Lambda container would have. */
-function newStore(): CreditsStore {
-  return new CreditsStore(newClient(), local.stack.resources.tableName);
+function newStore(): DynamoAccountStore {
+  return new DynamoAccountStore(newClient(), local.stack.resources.tableName);
 }
 
 /** Balance and ledger as stored, to show that a refused change wrote nothing. */
@@ -122,7 +122,7 @@ describe('the credits store', () => {
       requestHash: 'burst',
     };
     const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => (stores[i % stores.length] as CreditsStore).apply(change)),
+      Array.from({ length: 20 }, (_, i) => (stores[i % stores.length] as DynamoAccountStore).apply(change)),
     );
     expect(results.every((r) => r.outcome === 'applied')).toBe(true);
     const applied = results.flatMap((r) => (r.outcome === 'applied' ? [r] : []));

@@ -6,7 +6,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreditsStore } from '../../shared/adapters/dynamo/credits-store.ts';
+import { DynamoAccountStore } from '../../shared/adapters/dynamo/accounts-store.ts';
 import { type Api, type SignedInUser, signIn, signUp } from '../support/api.ts';
 import { ensureTestAdmin, TEST_ADMIN, useLocalStack } from '../support/local-stack.ts';
 import { expectProblem } from '../support/problems.ts';
@@ -265,7 +265,7 @@ describe('the daily spend cap across containers', () => {
   });
 
   /** Credits stores as separate Lambda containers would have them: own client, own cache, own queue. */
-  function containers(count: number): CreditsStore[] {
+  function containers(count: number): DynamoAccountStore[] {
     return Array.from({ length: count }, () => {
       const client = DynamoDBDocumentClient.from(
         new DynamoDBClient({
@@ -276,7 +276,7 @@ describe('the daily spend cap across containers', () => {
         { marshallOptions: { removeUndefinedValues: true } },
       );
       clients.push(client);
-      return new CreditsStore(client, local.stack.resources.tableName);
+      return new DynamoAccountStore(client, local.stack.resources.tableName);
     });
   }
 
@@ -288,7 +288,7 @@ describe('the daily spend cap across containers', () => {
     for (const store of stores) await store.getAccount(user.id);
     const results = await Promise.all(
       Array.from({ length: 30 }, (_, i) =>
-        (stores[i % stores.length] as CreditsStore).apply({
+        (stores[i % stores.length] as DynamoAccountStore).apply({
           userId: user.id,
           kind: 'charge',
           amount: -1,

@@ -24,9 +24,9 @@ const IRIS_ROW = [5.1, 3.5, 1.4, 0.2];
 const MINUTE = 60_000;
 const OVERLAP_MS = 5 * MINUTE;
 
-/** The credits store, recording which accounts a run looked at. */
+/** The reconciler's reads, recording which accounts a run looked at. */
 function recordingPort() {
-  const store = services().creditsStore;
+  const store = services().reconcilerStore;
   const checked: string[] = [];
   const sinces: string[] = [];
   const port: ReconcilerPort = {

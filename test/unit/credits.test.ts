@@ -1,7 +1,7 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { CreditsStore } from '../../shared/adapters/dynamo/credits-store.ts';
+import { DynamoAccountStore } from '../../shared/adapters/dynamo/accounts-store.ts';
 import { decodeLedgerCursor, encodeLedgerCursor } from '../../shared/credits/service.ts';
 import { type Account, creditAmount, MAX_TOP_UP, reconcile } from '../../shared/domain/credits.ts';
 import { ValidationError } from '../../shared/domain/errors.ts';
@@ -155,7 +155,7 @@ describe('ledger cursors', () => {
   });
 });
 
-describe('CreditsStore retries a transaction DynamoDB cancels for a conflicting transaction', () => {
+describe('DynamoAccountStore retries a transaction DynamoDB cancels for a conflicting transaction', () => {
   // Real DynamoDB (not moto, which serialises) cancels a transaction that overlaps another one on the
   // same item with the reason `TransactionConflict`; the SDK does not retry that.
   it('starts again from a fresh read and applies the change once', async () => {
@@ -190,7 +190,7 @@ describe('CreditsStore retries a transaction DynamoDB cancels for a conflicting 
         throw new Error(`unexpected ${command.constructor.name}`);
       },
     };
-    const store = new CreditsStore(client as unknown as DynamoDBDocumentClient, 'table');
+    const store = new DynamoAccountStore(client as unknown as DynamoDBDocumentClient, 'table');
     const result = await store.apply({
       userId: 'u1',
       kind: 'charge',

@@ -6,7 +6,7 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { CreditsStore } from '../../shared/adapters/dynamo/credits-store.ts';
+import { DynamoAccountStore } from '../../shared/adapters/dynamo/accounts-store.ts';
 import { DynamoUserRepository } from '../../shared/adapters/dynamo/users-store.ts';
 import { ConflictError } from '../../shared/domain/errors.ts';
 
@@ -38,7 +38,7 @@ function scriptedClient(outcomes: Outcome[]) {
 }
 
 function repository(client: DynamoDBDocumentClient) {
-  return new DynamoUserRepository(client, 'table', new CreditsStore(client, 'table'));
+  return new DynamoUserRepository(client, 'table', new DynamoAccountStore(client, 'table'));
 }
 
 const user = {

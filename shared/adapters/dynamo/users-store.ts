@@ -11,7 +11,7 @@ import { ConflictError } from '../../domain/errors.ts';
 import type { TransactionPart } from '../../domain/transactions.ts';
 import type { User } from '../../domain/users.ts';
 import type { ApiKeyRecord, RefreshTokenRecord, StoredUser, UserRepository } from '../../users/ports.ts';
-import type { CreditsStore } from './credits-store.ts';
+import type { DynamoAccountStore } from './accounts-store.ts';
 import { cancellationReasons } from './errors.ts';
 import { keys } from './keys.ts';
 import { cancellation, conditionError, part, transactItems } from './transactions.ts';
@@ -22,7 +22,7 @@ export class DynamoUserRepository implements UserRepository {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly credits: CreditsStore,
+    private readonly accounts: DynamoAccountStore,
     /** Counter updates that go with a registration (users, credits added by the bonus). */
     private readonly registrationParts: (
       signupBonus: number,
@@ -56,7 +56,7 @@ export class DynamoUserRepository implements UserRepository {
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       }),
-      ...this.credits.openAccountParts(user.id, signupBonus, user.createdAt),
+      ...this.accounts.openAccountParts(user.id, signupBonus, user.createdAt),
       ...this.registrationParts(signupBonus, user.createdAt),
     ];
     try {

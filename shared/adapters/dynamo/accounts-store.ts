@@ -1,13 +1,14 @@
 /**
- * The credits store: the only code that writes an account item. Every balance change is one
+ * The account store: the only code that writes an account item. Every balance change is one
  * DynamoDB transaction that moves the account from a known state (its revision) to the next, puts
  * the ledger entry at the next sequence number and puts an idempotency record, together with
  * whatever else the caller must record atomically (a prediction, usage counters, a condition on a
- * model's price).
+ * model's price). What a change does is decided by the domain's pure `planBalanceChange`; this
+ * store reads the state it decides on and writes what it decided, under a condition on that state.
  *
  * The condition on the revision makes concurrent changes safe without locks: when another writer
  * got there first, the cancelled transaction returns the account as it now is and the change is
- * tried again from there. Because we know the balance before, the ledger records `balanceAfter`
+ * planned again from there. Because we know the balance before, the ledger records `balanceAfter`
  * exactly, the ledger is gapless, and the daily spend cap and the low-balance threshold are
  * checked against the very state the write replaces. A container remembers the last state it
  * saw, so a warm charge costs one call; changes this process makes to one account are queued so
@@ -16,7 +17,6 @@
 import {
   type DynamoDBDocumentClient,
   GetCommand,
-  QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -24,14 +24,13 @@ import { ulid } from 'ulid';
 import {
   type Account,
   type AccountLimits,
+  type AccountState,
   type BalanceChange,
+  type BalanceChangePlan,
   type BalanceChangeResult,
-  capRemaining,
-  crossesLowBalance,
   type LedgerEntry,
-  type LedgerKind,
   noLimits,
-  utcDay,
+  planBalanceChange,
 } from '../../domain/credits.ts';
 import { NotFoundError } from '../../domain/errors.ts';
 import {
@@ -43,8 +42,6 @@ import {
 import type { TransactionPart } from '../../domain/transactions.ts';
 import { DynamoIdempotencyStore, idempotencyRecordOf } from './idempotency-store.ts';
 import { keys } from './keys.ts';
-import { ledgerEntryOf } from './ledger-store.ts';
-import { queryAll } from './query.ts';
 import { cancellation, conditionError, part, transactItems } from './transactions.ts';
 
 export interface ApplyOptions {
@@ -59,10 +56,6 @@ export interface ApplyOptions {
   outcome?: RecordedOutcome;
 }
 
-interface AccountState extends Account {
-  revision: number;
-}
-
 /**
  * A safety net, not a limit on contention: an attempt lost to another writer means the account
  * moved on. Several containers writing one account steadily can make a change lose well over 100
@@ -70,7 +63,8 @@ interface AccountState extends Account {
  */
 const MAX_ATTEMPTS = 1000;
 
-function toState(userId: string, item: Record<string, unknown>): AccountState {
+/** An account item as the state changes are planned from. */
+export function accountStateOf(userId: string, item: Record<string, unknown>): AccountState {
   const limits = (item.limits ?? {}) as Partial<AccountLimits>;
   return {
     userId,
@@ -88,7 +82,7 @@ function toState(userId: string, item: Record<string, unknown>): AccountState {
   };
 }
 
-export class CreditsStore {
+export class DynamoAccountStore {
   private readonly known = new Map<string, AccountState>();
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly idempotency: DynamoIdempotencyStore;
@@ -157,7 +151,7 @@ export class CreditsStore {
       new GetCommand({ TableName: this.tableName, Key: keys.account(userId), ConsistentRead: true }),
     );
     if (!Item) return undefined;
-    const state = toState(userId, Item);
+    const state = accountStateOf(userId, Item);
     this.known.set(userId, state);
     const { revision: _revision, ...account } = state;
     return account;
@@ -191,7 +185,7 @@ export class CreditsStore {
               ReturnValues: 'ALL_NEW',
             }),
           );
-          const updated = toState(userId, Attributes ?? {});
+          const updated = accountStateOf(userId, Attributes ?? {});
           this.known.set(userId, updated);
           const { revision: _revision, ...account } = updated;
           return account;
@@ -240,7 +234,7 @@ export class CreditsStore {
       new GetCommand({ TableName: this.tableName, Key: keys.account(userId), ConsistentRead: true }),
     );
     if (!Item) throw new NotFoundError(`There is no account for user ${userId}.`);
-    const state = toState(userId, Item);
+    const state = accountStateOf(userId, Item);
     this.known.set(userId, state);
     return state;
   }
@@ -254,140 +248,42 @@ export class CreditsStore {
     }
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const now = this.now();
-      const today = utcDay(now);
-      const balanceAfter = state.balance + change.amount;
-      const charge = change.kind === 'charge' ? -change.amount : 0;
-      const overCap = charge > 0 && charge > capRemaining(state, today);
-      if (balanceAfter < 0 || overCap) {
+      const plan = planBalanceChange(state, change, { now, entryId: ulid(now.getTime()) });
+      if (plan.decision === 'refuse') {
+        // A refusal decided on what this container last saw is checked against the account as it is.
         if (!fresh) {
           state = await this.freshState(change.userId);
           fresh = true;
           continue;
         }
         // Refused without writing; but a retry of a change that did go through must replay it.
-        const replay = await this.replay(change);
-        if (replay) return replay;
-        if (balanceAfter < 0)
-          return { outcome: 'insufficient-credits', balance: state.balance, cost: -change.amount };
-        return {
-          outcome: 'spend-cap-reached',
-          balance: state.balance,
-          cost: charge,
-          cap: state.limits.dailySpendCap ?? 0,
-          spentToday: state.spentDay === today ? state.spentToday : 0,
-        };
+        return (await this.replay(change)) ?? plan.refusal;
       }
-      const sequence = state.sequence + 1;
-      const spentToday = (state.spentDay === today ? state.spentToday : 0) + charge;
-      const entry: LedgerEntry = {
-        id: ulid(now.getTime()),
-        userId: change.userId,
-        kind: change.kind,
-        amount: change.amount,
-        balanceAfter,
-        sequence,
-        ...(change.predictionId ? { predictionId: change.predictionId } : {}),
-        ...(change.batchId ? { batchId: change.batchId } : {}),
-        ...(change.modelId ? { modelId: change.modelId } : {}),
-        ...(change.reason ? { reason: change.reason } : {}),
-        ...(change.actorId ? { actorId: change.actorId } : {}),
-        createdAt: now.toISOString(),
-      };
-      const threshold = state.limits.lowBalanceThreshold;
-      const notificationId = crossesLowBalance(threshold, state.balance, balanceAfter)
-        ? ulid(now.getTime())
-        : undefined;
-      const accountPart = part('account', {
-        Update: {
-          TableName: this.tableName,
-          Key: keys.account(change.userId),
-          // The account moves from the exact state the checks above were made against, and
-          // never below zero.
-          UpdateExpression:
-            'SET balance = :after, #sequence = :sequence, revision = :nextRevision, spentToday = :spentToday, spentDay = :today, updatedAt = :now, gsi2pk = :changedShard, gsi2sk = :changedAt',
-          ConditionExpression: 'revision = :revision AND balance = :before AND :after >= :zero',
-          ExpressionAttributeNames: { '#sequence': 'sequence' },
-          ExpressionAttributeValues: {
-            ':after': balanceAfter,
-            ':sequence': sequence,
-            ':revision': state.revision,
-            ':nextRevision': state.revision + 1,
-            ':before': state.balance,
-            ':spentToday': spentToday,
-            ':today': today,
-            ':zero': 0,
-            ':now': entry.createdAt,
-            // Indexes the account by when it last changed, for the scheduled reconciliation.
-            ...keys.accountChanged(change.userId, entry.createdAt, ':changedShard', ':changedAt'),
-          },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        },
-      });
-      const idempotencyPart = this.idempotency.part(change.userId, {
-        ...(options.outcome ?? { kind: 'balance-change' }),
-        idempotencyId: change.idempotencyId,
-        requestHash: change.requestHash,
-        expiresAt: expiryOf(now, options.idempotencyTtlSeconds),
-        entry,
-        balance: balanceAfter,
-      });
-      const callerParts = options.with ?? [];
-      const parts = [
-        accountPart,
-        part('ledger-entry', {
-          Put: {
-            TableName: this.tableName,
-            Item: { ...keys.ledgerEntry(change.userId, sequence), ...entry },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          },
-        }),
-        idempotencyPart,
-        ...callerParts,
-      ];
-      if (notificationId && threshold !== null) {
-        parts.push(
-          part('low-balance-notification', {
-            Put: {
-              TableName: this.tableName,
-              Item: {
-                ...keys.notification(change.userId, notificationId),
-                id: notificationId,
-                userId: change.userId,
-                type: 'low_balance',
-                balance: balanceAfter,
-                threshold,
-                delivery: state.limits.webhookUrl ? 'pending' : 'none',
-                createdAt: entry.createdAt,
-              },
-            },
-          }),
-        );
-      }
+      const notificationId = plan.lowBalance ? ulid(now.getTime()) : undefined;
+      const { parts, account, idempotency, callerParts } = this.changeParts(
+        state,
+        change,
+        plan,
+        options,
+        notificationId,
+      );
       try {
         await this.client.send(new TransactWriteCommand({ TransactItems: transactItems(parts) }));
-        this.known.set(change.userId, {
-          ...state,
-          balance: balanceAfter,
-          sequence,
-          revision: state.revision + 1,
-          spentToday,
-          spentDay: today,
-          updatedAt: entry.createdAt,
-        });
+        this.known.set(change.userId, plan.account);
         return {
           outcome: 'applied',
-          entry,
-          balance: balanceAfter,
+          entry: plan.entry,
+          balance: plan.account.balance,
           replayed: false,
-          ...(notificationId && threshold !== null
-            ? { lowBalance: { notificationId, threshold, deliver: state.limits.webhookUrl !== null } }
+          ...(notificationId && plan.lowBalance
+            ? { lowBalance: { notificationId, ...plan.lowBalance } }
             : {}),
         };
       } catch (error) {
         const cancelled = cancellation(error, parts);
         if (!cancelled) throw error;
         const failed = (p: TransactionPart) => cancelled.failed.find((f) => f.part === p);
-        const settled = failed(idempotencyPart);
+        const settled = failed(idempotency);
         if (settled) {
           // A retry (or a concurrent copy) of this change got there first: answer its result, from
           // the record DynamoDB returned with the failed condition (or read, if it did not).
@@ -408,11 +304,11 @@ export class CreditsStore {
           fresh = true;
           continue;
         }
-        const account = failed(accountPart);
-        if (account) {
-          if (!account.current) throw new NotFoundError(`There is no account for user ${change.userId}.`);
+        const moved = failed(account);
+        if (moved) {
+          if (!moved.current) throw new NotFoundError(`There is no account for user ${change.userId}.`);
           // Someone else changed the account first: start again from what it is now.
-          state = toState(change.userId, account.current);
+          state = accountStateOf(change.userId, moved.current);
           this.known.set(change.userId, state);
           fresh = true;
           continue;
@@ -421,6 +317,83 @@ export class CreditsStore {
       }
     }
     throw new Error(`Balance change ${change.idempotencyId} kept conflicting after ${MAX_ATTEMPTS} attempts`);
+  }
+
+  /** The transaction that writes a planned change, conditioned on the state it was planned from. */
+  private changeParts(
+    before: AccountState,
+    change: BalanceChange,
+    plan: Extract<BalanceChangePlan, { decision: 'apply' }>,
+    options: ApplyOptions,
+    notificationId: string | undefined,
+  ) {
+    const { entry, account: after } = plan;
+    const account = part('account', {
+      Update: {
+        TableName: this.tableName,
+        Key: keys.account(change.userId),
+        // The account moves from the exact state the plan was made from, and never below zero.
+        UpdateExpression:
+          'SET balance = :after, #sequence = :sequence, revision = :nextRevision, spentToday = :spentToday, spentDay = :today, updatedAt = :now, gsi2pk = :changedShard, gsi2sk = :changedAt',
+        ConditionExpression: 'revision = :revision AND balance = :before AND :after >= :zero',
+        ExpressionAttributeNames: { '#sequence': 'sequence' },
+        ExpressionAttributeValues: {
+          ':after': after.balance,
+          ':sequence': after.sequence,
+          ':revision': before.revision,
+          ':nextRevision': after.revision,
+          ':before': before.balance,
+          ':spentToday': after.spentToday,
+          ':today': after.spentDay,
+          ':zero': 0,
+          ':now': after.updatedAt,
+          // Indexes the account by when it last changed, for the scheduled reconciliation.
+          ...keys.accountChanged(change.userId, entry.createdAt, ':changedShard', ':changedAt'),
+        },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      },
+    });
+    const idempotency = this.idempotency.part(change.userId, {
+      ...(options.outcome ?? { kind: 'balance-change' }),
+      idempotencyId: change.idempotencyId,
+      requestHash: change.requestHash,
+      expiresAt: expiryOf(new Date(entry.createdAt), options.idempotencyTtlSeconds),
+      entry,
+      balance: after.balance,
+    });
+    const callerParts = options.with ?? [];
+    const parts = [
+      account,
+      part('ledger-entry', {
+        Put: {
+          TableName: this.tableName,
+          Item: { ...keys.ledgerEntry(change.userId, entry.sequence), ...entry },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      }),
+      idempotency,
+      ...callerParts,
+    ];
+    if (notificationId && plan.lowBalance) {
+      parts.push(
+        part('low-balance-notification', {
+          Put: {
+            TableName: this.tableName,
+            Item: {
+              ...keys.notification(change.userId, notificationId),
+              id: notificationId,
+              userId: change.userId,
+              type: 'low_balance',
+              balance: after.balance,
+              threshold: plan.lowBalance.threshold,
+              delivery: plan.lowBalance.deliver ? 'pending' : 'none',
+              createdAt: entry.createdAt,
+            },
+          },
+        }),
+      );
+    }
+    return { parts, account, idempotency, callerParts };
   }
 
   /** The recorded result of an idempotency id, if one exists; a conflict if its parameters differ. */
@@ -435,93 +408,5 @@ export class CreditsStore {
     if (!record) return undefined;
     const { entry, balance } = replayOrConflict(record, { requestHash: change.requestHash, wants: 'change' });
     return { outcome: 'applied', entry, balance, replayed: true, record };
-  }
-
-  /** Ledger entries newest first, after the given sequence number (exclusive). */
-  async listLedger(
-    userId: string,
-    options: { limit: number; before?: number | undefined; kind?: LedgerKind | undefined },
-  ): Promise<{ items: LedgerEntry[]; nextBefore: number | null }> {
-    // One entry more than the page is read, so a cursor is given only when another page exists.
-    const wanted = options.limit + 1;
-    const items: LedgerEntry[] = [];
-    let exclusiveStartKey: Record<string, unknown> | undefined = options.before
-      ? keys.ledgerEntry(userId, options.before)
-      : undefined;
-    // A kind filter is applied after DynamoDB's limit, so keep reading until the page is full.
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: {
-            ':pk': keys.account(userId).pk,
-            ':prefix': keys.ledgerPrefix,
-            ...(options.kind ? { ':kind': options.kind } : {}),
-          },
-          ...(options.kind ? { FilterExpression: 'kind = :kind' } : {}),
-          ScanIndexForward: false,
-          Limit: wanted - items.length + (options.kind ? 50 : 0),
-          ExclusiveStartKey: exclusiveStartKey,
-          ConsistentRead: true,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        if (items.length < wanted) items.push(ledgerEntryOf(item));
-      }
-      exclusiveStartKey = page.LastEvaluatedKey;
-    } while (exclusiveStartKey && items.length < wanted);
-    const more = items.length > options.limit;
-    const pageItems = items.slice(0, options.limit);
-    const last = pageItems.at(-1);
-    return { items: pageItems, nextBefore: more && last ? last.sequence : null };
-  }
-
-  /** Users whose account changed at or after `since` (through the gsi2 index, shard by shard). */
-  async accountsChangedSince(since: string): Promise<string[]> {
-    const users = new Set<string>();
-    for (let shard = 0; shard < keys.accountShards; shard++) {
-      const items = await queryAll(this.client, {
-        TableName: this.tableName,
-        IndexName: 'gsi2',
-        KeyConditionExpression: 'gsi2pk = :pk AND gsi2sk >= :since',
-        ExpressionAttributeValues: { ':pk': `ACCOUNTS#${shard}`, ':since': since },
-      });
-      for (const item of items) users.add(String(item.userId));
-    }
-    return [...users];
-  }
-
-  async lastReconciliation(): Promise<string | undefined> {
-    const { Item } = await this.client.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: { pk: 'RECONCILER', sk: 'STATE' },
-        ConsistentRead: true,
-      }),
-    );
-    return Item?.lastRunAt as string | undefined;
-  }
-
-  async saveReconciliation(at: string): Promise<void> {
-    await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { pk: 'RECONCILER', sk: 'STATE' },
-        UpdateExpression: 'SET lastRunAt = :at',
-        ExpressionAttributeValues: { ':at': at },
-      }),
-    );
-  }
-
-  /** Every ledger entry of a user, oldest first (for reconciliation). */
-  async allLedgerEntries(userId: string): Promise<LedgerEntry[]> {
-    const items = await queryAll(this.client, {
-      TableName: this.tableName,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-      ExpressionAttributeValues: { ':pk': keys.account(userId).pk, ':prefix': keys.ledgerPrefix },
-      ConsistentRead: true,
-    });
-    return items.map(ledgerEntryOf);
   }
 }

@@ -4,6 +4,7 @@
  * requests (see moto_server.py). Used when AWS_ENDPOINT_URL is not set.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -66,15 +67,21 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function waitUntilUp(endpoint: string, child: ChildProcess, output: () => string): Promise<void> {
+async function waitUntilUp(
+  endpoint: string,
+  instance: string,
+  child: ChildProcess,
+  output: () => string,
+): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {
       throw new Error(`The local AWS emulator exited with code ${child.exitCode}:\n${output()}`);
     }
     try {
-      const response = await fetch(`${endpoint}/moto-api/`);
-      if (response.ok) return;
+      const response = await fetch(`${endpoint}/_emulator/instance`);
+      // Another emulator that took the port first answers too, with another instance id.
+      if (response.ok && (await response.text()) === instance) return;
     } catch {
       // not listening yet
     }
@@ -104,9 +111,14 @@ export async function startEmulator(
   }
   const port = options.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;
-  const child = spawn(python, [launcher, '--host', '127.0.0.1', '--port', String(port)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const instance = randomUUID();
+  const child = spawn(
+    python,
+    [launcher, '--host', '127.0.0.1', '--port', String(port), '--instance', instance],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   const collect = (chunk: Buffer) => {
     // Keep only the tail: moto logs every request.
@@ -116,7 +128,7 @@ export async function startEmulator(
   child.stderr?.on('data', collect);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   try {
-    await waitUntilUp(endpoint, child, () => output);
+    await waitUntilUp(endpoint, instance, child, () => output);
   } catch (error) {
     child.kill('SIGKILL');
     throw error;

@@ -112,11 +112,17 @@ DynamoDBBackend.transact_write_items = transact_write_items
 
 
 class SerialisedDynamoDB:
-    def __init__(self, app):
+    def __init__(self, app, instance):
         self.app = app
+        self.instance = instance.encode()
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
+        # Who answers on this port: the starter checks it is its own emulator, not another
+        # `npm run dev`'s that took the port first.
+        if environ.get("PATH_INFO") == "/_emulator/instance":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [self.instance]
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not target.startswith("DynamoDB_"):
             return self.app(environ, start_response)
@@ -143,6 +149,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--instance", default="")
     args = parser.parse_args()
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -153,7 +160,7 @@ def main() -> None:
     run_simple(
         args.host,
         args.port,
-        SerialisedDynamoDB(app),
+        SerialisedDynamoDB(app, args.instance),
         threaded=True,
         request_handler=MotoRequestHandler,
     )

@@ -1,7 +1,6 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { ContinuationQueue } from '../batches/ports.ts';
-
-export const CONTINUATION_KIND = 'batch-continuation';
+import type { BatchContinuation } from '../domain/queue-messages.ts';
 
 /** Continues a batch in a new invocation by putting a message on the batch queue itself. */
 export class SqsContinuationQueue implements ContinuationQueue {
@@ -11,11 +10,9 @@ export class SqsContinuationQueue implements ContinuationQueue {
   ) {}
 
   async continueLater(userId: string, batchId: string): Promise<void> {
+    const message: BatchContinuation = { kind: 'batch-continuation', userId, batchId };
     await this.client.send(
-      new SendMessageCommand({
-        QueueUrl: this.queueUrl,
-        MessageBody: JSON.stringify({ kind: CONTINUATION_KIND, userId, batchId }),
-      }),
+      new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(message) }),
     );
   }
 }

@@ -28,6 +28,7 @@ import { S3Files } from '../adapters/s3-files.ts';
 import { signingKeys } from '../adapters/signing-key-source.ts';
 import { httpWebhookSender } from '../adapters/webhook-sender.ts';
 import { BatchService } from '../batches/service.ts';
+import { BatchWorker } from '../batches/worker.ts';
 import { config, requireResource } from '../config.ts';
 import { CreditsService, IDEMPOTENCY_TTL_SECONDS } from '../credits/service.ts';
 import { ModelService } from '../models/service.ts';
@@ -148,11 +149,22 @@ const predictions = lazy(() => {
   );
 });
 
-const batches = lazy(() => {
+const batchRepository = lazy(() => new DynamoBatchRepository(dynamoClient(), table()));
+const batchFiles = lazy(() => new S3BatchFiles(s3Client(), files(), requireResource('batchBucket')));
+
+const batches = lazy(
+  () =>
+    new BatchService(batchRepository(), batchFiles(), models(), {
+      maxBytes: config().batches.maxBytes,
+      presignTtlSeconds: config().presignedUrlTtlSeconds,
+    }),
+);
+
+const batchWorker = lazy(() => {
   const settings = config();
-  return new BatchService(
-    new DynamoBatchRepository(dynamoClient(), table()),
-    new S3BatchFiles(s3Client(), files(), requireResource('batchBucket')),
+  return new BatchWorker(
+    batchRepository(),
+    batchFiles(),
     models(),
     modelRuntime(),
     accountStore(),
@@ -160,21 +172,13 @@ const batches = lazy(() => {
     usageStore(),
     transactions(),
     followUps(),
-    // Only the worker continues batches; the API side never sends.
-    {
-      continueLater: (userId: string, batchId: string) =>
-        new SqsContinuationQueue(sqsClient(), requireResource('batchQueueUrl')).continueLater(
-          userId,
-          batchId,
-        ),
-    },
+    new SqsContinuationQueue(sqsClient(), requireResource('batchQueueUrl')),
     {
       chunkSize: settings.batches.chunkSize,
       maxRows: settings.batches.maxRows,
       maxBytes: settings.batches.maxBytes,
       reserveMs: settings.batches.reserveMs,
       maxRunMs: settings.batches.maxRunMs,
-      presignTtlSeconds: settings.presignedUrlTtlSeconds,
     },
   );
 });
@@ -230,6 +234,9 @@ export function services() {
     },
     get batches() {
       return batches();
+    },
+    get batchWorker() {
+      return batchWorker();
     },
     get notifications() {
       return notifications();

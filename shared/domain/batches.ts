@@ -47,6 +47,41 @@ export interface Batch {
   finishedAt?: string;
 }
 
+/** The Content-Type of a batch's input and results files. */
+export const batchContentTypes: Record<BatchFormat, string> = {
+  csv: 'text/csv; charset=utf-8',
+  jsonl: 'application/x-ndjson; charset=utf-8',
+};
+
+/** A batch as it starts: nothing processed, its file (`inputKey`) not yet looked at. */
+export function newBatch(input: {
+  id: string;
+  userId: string;
+  model: { id: string; name: string; version: number; price: number };
+  format: BatchFormat;
+  inputKey: string;
+  status: Extract<BatchStatus, 'awaiting_upload' | 'queued'>;
+  createdAt: string;
+}): Batch {
+  return {
+    id: input.id,
+    userId: input.userId,
+    modelId: input.model.id,
+    modelName: input.model.name,
+    modelVersion: input.model.version,
+    price: input.model.price,
+    format: input.format,
+    status: input.status,
+    rows: null,
+    processed: 0,
+    succeeded: 0,
+    failed: 0,
+    cost: 0,
+    inputKey: input.inputKey,
+    createdAt: input.createdAt,
+  };
+}
+
 export const emptyCheckpoint = (): BatchCheckpoint => ({
   rowsDone: 0,
   nextChunk: 0,

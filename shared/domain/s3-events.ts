@@ -9,12 +9,6 @@ const S3EventRecord = z.object({
   }),
 });
 
-const S3EventBody = z.union([
-  z.object({ Records: z.array(S3EventRecord) }),
-  // S3 sends one of these when a notification is configured; there is nothing to do for it.
-  z.object({ Event: z.literal('s3:TestEvent') }),
-]);
-
 export interface StoredObjectEvent {
   bucket: string;
   /** Decoded: S3 URL-encodes keys in notifications, with `+` for spaces. */
@@ -31,21 +25,44 @@ export function decodeS3Key(encoded: string): string {
   return decodeURIComponent(encoded.replace(/\+/g, ' '));
 }
 
-/** The objects created according to one SQS message body; empty for S3's test event. */
-export function objectsCreated(messageBody: string): StoredObjectEvent[] {
+/**
+ * An S3 event notification's JSON body, read as the objects it reports created; none for S3's test
+ * event (sent when a notification is configured: there is nothing to do for it).
+ */
+export const ObjectsCreatedSchema = z
+  .union([z.object({ Records: z.array(S3EventRecord) }), z.object({ Event: z.literal('s3:TestEvent') })])
+  .transform((body): StoredObjectEvent[] =>
+    'Records' in body
+      ? body.Records.filter((r) => r.eventName.startsWith('ObjectCreated')).map((r) => ({
+          bucket: r.s3.bucket.name,
+          key: decodeS3Key(r.s3.object.key),
+          size: r.s3.object.size,
+          eTag: r.s3.object.eTag,
+        }))
+      : [],
+  );
+
+/**
+ * Reads one SQS message body with the schema of its queue; a body that is not JSON, or not what the
+ * queue carries, is an UnreadableEventError.
+ */
+export function readMessage<T>(schema: z.ZodType<T>, messageBody: string): T {
   let json: unknown;
   try {
     json = JSON.parse(messageBody);
   } catch {
     throw new UnreadableEventError('The message body is not JSON.');
   }
-  const parsed = S3EventBody.safeParse(json);
-  if (!parsed.success) throw new UnreadableEventError('The message is not an S3 event notification.');
-  if (!('Records' in parsed.data)) return [];
-  return parsed.data.Records.filter((r) => r.eventName.startsWith('ObjectCreated')).map((r) => ({
-    bucket: r.s3.bucket.name,
-    key: decodeS3Key(r.s3.object.key),
-    size: r.s3.object.size,
-    eTag: r.s3.object.eTag,
-  }));
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    throw new UnreadableEventError(
+      `The message is not one this queue carries: ${z.prettifyError(parsed.error)}`,
+    );
+  }
+  return parsed.data;
+}
+
+/** The objects created according to one SQS message body; empty for S3's test event. */
+export function objectsCreated(messageBody: string): StoredObjectEvent[] {
+  return readMessage(ObjectsCreatedSchema, messageBody);
 }

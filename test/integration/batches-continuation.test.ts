@@ -1,7 +1,7 @@
 /**
  * A batch that cannot finish in one run: continued through the queue from its checkpoint many
  * times (a tiny BATCH_MAX_RUN_MS), and a run that dies halfway (a crash injected into the results
- * writer of a BatchService wired from the real adapters, since the emulator cannot crash a Lambda)
+ * writer of a BatchWorker wired from the real adapters, since the emulator cannot crash a Lambda)
  * and is run again by the redelivered message. Every row is charged exactly once and the results
  * come out complete and in order.
  */
@@ -21,7 +21,7 @@ import { OnnxModelRuntime } from '../../shared/adapters/model-runtime.ts';
 import { S3Files } from '../../shared/adapters/s3-files.ts';
 import { services } from '../../shared/app/services.ts';
 import type { BatchFilesPort, ContinuationQueue, SegmentWriter } from '../../shared/batches/ports.ts';
-import { BatchBusyError, BatchService, type RunContext } from '../../shared/batches/service.ts';
+import { BatchBusyError, BatchWorker, type RunContext } from '../../shared/batches/worker.ts';
 import type { Batch, BatchFormat } from '../../shared/domain/batches.ts';
 import type { DeclaredFile } from '../../shared/domain/uploads.ts';
 import { type SignedInUser, signIn } from '../support/api.ts';
@@ -225,13 +225,13 @@ describe('a run that crashes halfway and is run again', () => {
     s3?.destroy();
   });
 
-  /** A BatchService of its own, as another worker container would have, over the real adapters. */
+  /** A BatchWorker of its own, as another worker container would have, over the real adapters. */
   function worker(settings: { maxRunMs: number }) {
     const { tableName, batchBucket, modelsBucket } = local.stack.resources;
     const files = new CrashingFiles(new S3BatchFiles(s3, new S3Files(s3), batchBucket));
     const queue = new RecordingQueue();
     const repository = new DynamoBatchRepository(dynamo, tableName);
-    const service = new BatchService(
+    const service = new BatchWorker(
       repository,
       files,
       services().models,
@@ -249,7 +249,6 @@ describe('a run that crashes halfway and is run again', () => {
         maxBytes: 10_000_000,
         reserveMs: 0,
         maxRunMs: settings.maxRunMs,
-        presignTtlSeconds: 300,
       },
     );
     return { service, files, queue, repository };

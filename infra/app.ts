@@ -12,7 +12,7 @@ import { REPO_ROOT } from './paths.ts';
 import { checkAlarmSubscriber, stageSettings } from './stage.ts';
 import { StatefulStack } from './stateful-stack.ts';
 import { StatelessStack } from './stateless-stack.ts';
-import { WebStack } from './web-stack.ts';
+import { parseEdgeOptions, WebStack } from './web-stack.ts';
 
 /**
  * The context of cdk.json (feature flags). The CLI passes it to the app itself; it is read here too
@@ -66,6 +66,7 @@ export function buildApp({ context = {}, outdir }: AppOptions = {}) {
     reservedConcurrency,
   });
   checkAlarmSubscriber(settings);
+  const edge = parseEdgeOptions((key) => app.node.tryGetContext(key));
   const prefix = `CreditPredictions-${settings.stage}`;
 
   const stateful = new StatefulStack(app, `${prefix}-stateful`, {
@@ -81,6 +82,8 @@ export function buildApp({ context = {}, outdir }: AppOptions = {}) {
   const web = new WebStack(app, `${prefix}-web`, {
     settings,
     api: stateless.api,
+    originVerifySecret: stateless.originVerifySecret,
+    edge,
     description: `Credit predictions (${settings.stage}): web UI and the CloudFront origin in front of the API`,
   });
 

@@ -88,6 +88,8 @@ export class StatelessStack extends Stack {
   readonly api: apigwv2.HttpApi;
   readonly apiStage: apigwv2.HttpStage;
   readonly signingKey: secretsmanager.Secret;
+  /** The value CloudFront adds to every request it sends the API (infra/web-stack.ts). */
+  readonly originVerifySecret: secretsmanager.Secret;
   readonly onnxRuntimeLayer: lambda.LayerVersion;
   readonly observability: Observability;
   /** Per scheduled function: the events its schedule could not deliver and the runs that failed for good. */
@@ -116,6 +118,26 @@ export class StatelessStack extends Stack {
         'tokens live 15 minutes). No rotation function implementing that two-step exists yet.',
     });
 
+    // The API's execute-api endpoint is public; only requests that carry this value came through
+    // CloudFront, which adds it as a header (see infra/web-stack.ts). Same material as the signing key:
+    // {"current": ..., "previous"?: ...}, `previous` only while a rotation is under way.
+    this.originVerifySecret = new secretsmanager.Secret(this, 'OriginVerifySecret', {
+      description: `The header value CloudFront adds to the credit-predictions ${settings.stage} API's requests`,
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({}),
+        generateStringKey: 'current',
+        passwordLength: 48,
+        excludePunctuation: true,
+      },
+    });
+    Validations.of(this.originVerifySecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'Rotated by hand, because the new value reaches CloudFront only through a deployment of the web stack ' +
+        '(a rotation Lambda would change the distribution behind CloudFormation): write {current: new, previous: ' +
+        'old}, which the API accepts both of, then deploy with -c originVerifyVersionId=<that version> (README).',
+    });
+
     this.onnxRuntimeLayer = onnxRuntimeLayer(this, 'OnnxRuntimeLayer', {
       architecture: FUNCTION_ARCHITECTURE,
     });
@@ -141,6 +163,7 @@ export class StatelessStack extends Stack {
       const definition: FunctionDefinition = functions[name];
       const fn = this.createFunction(name, definition, settings);
       for (const resourceGrant of definition.grants) grant(fn, resourceGrant, resources);
+      if (definition.kind === 'http') grantOriginVerify(fn, this.originVerifySecret);
       if (definition.kind === 'queue-worker') {
         // The event source also grants the function the right to receive and delete the queue's messages.
         fn.addEventSource(
@@ -208,6 +231,10 @@ export class StatelessStack extends Stack {
       alarmEmail: settings.alarmEmail,
     });
     new CfnOutput(this, 'ApiUrl', { value: stage.url, description: 'Base URL of the HTTP API' });
+    new CfnOutput(this, 'OriginVerifySecretArn', {
+      value: this.originVerifySecret.secretArn,
+      description: 'The value CloudFront adds to API requests; rotate it as the README says',
+    });
   }
 
   /**
@@ -539,6 +566,16 @@ export function grant(
       throw new Error(`No IAM grant is defined for "${String(unknown)}".`);
     }
   }
+}
+
+/**
+ * Every function behind the API may read the origin-verify secret and is told where it is
+ * (`ORIGIN_VERIFY_SECRET_ARN`): a request without the header CloudFront adds, or with another
+ * value, did not come through CloudFront and is refused (shared/http).
+ */
+export function grantOriginVerify(fn: lambda.Function, secret: secretsmanager.ISecret): void {
+  secret.grantRead(fn);
+  fn.addEnvironment('ORIGIN_VERIFY_SECRET_ARN', secret.secretArn);
 }
 
 function abortMultipartUploads(wildcard: (finding: string, reason: string) => void) {

@@ -9,19 +9,26 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  Aws,
   CfnOutput,
+  CfnRule,
   DefaultStackSynthesizer,
   Duration,
   Fn,
+  SecretValue,
   Stack,
   type StackProps,
+  Token,
   Validations,
 } from 'aws-cdk-lib';
 import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import type { Construct, IConstruct } from 'constructs';
 import { REPO_ROOT } from './paths.ts';
 import type { StageSettings } from './stage.ts';
@@ -75,10 +82,82 @@ export const SPA_REWRITE_FUNCTION = `function handler(event) {
   return request;
 }`;
 
+/**
+ * The header CloudFront adds to every request it sends the API, with the origin-verify secret's
+ * `current` value; the API refuses requests without it (they did not come through CloudFront).
+ * A viewer cannot set it: CloudFront replaces a viewer's header of the same name with its own.
+ */
+export const ORIGIN_VERIFY_HEADER = 'x-origin-verify';
+
+/** Requests per source address and 5 minutes, over everything, before the web ACL answers 429. */
+export const WAF_REQUESTS_PER_ADDRESS = 2000;
+/** Sign-ins, token refreshes and sign-ups (POST /v1/tokens, POST /v1/users) per source address and 5 minutes. */
+export const WAF_SIGN_INS_PER_ADDRESS = 100;
+
+/** What the edge looks like, from the context flags (`parseEdgeOptions`). */
+export interface EdgeOptions {
+  /** `-c waf=true`: a CloudFront web ACL with rate-based rules, created by this stack (us-east-1 only). */
+  waf: boolean;
+  /** `-c webAclArn=...`: an existing CloudFront web ACL (made in us-east-1) to attach instead. */
+  webAclArn?: string | undefined;
+  /** `-c domainName=... -c certificateArn=...`: the distribution's own name and its ACM certificate (us-east-1). */
+  customDomain?: { domainName: string; certificateArn: string } | undefined;
+  /** `-c originVerifyVersionId=...`: the secret version CloudFront sends (default: AWSCURRENT at deployment). */
+  originVerifyVersionId?: string | undefined;
+}
+
+/** Reads and checks the edge's context flags; a wrong combination fails the synth with the reason. */
+export function parseEdgeOptions(context: (key: string) => unknown): EdgeOptions {
+  const text = (key: string) => {
+    const value = context(key);
+    return value === undefined || value === null || value === '' ? undefined : String(value);
+  };
+  const wafFlag = text('waf');
+  if (wafFlag !== undefined && wafFlag !== 'true' && wafFlag !== 'false') {
+    throw new Error(`-c waf=${wafFlag}: use true or false.`);
+  }
+  const waf = wafFlag === 'true';
+  const webAclArn = text('webAclArn');
+  if (webAclArn !== undefined) {
+    if (waf)
+      throw new Error('-c waf=true creates a web ACL and -c webAclArn names one: give only one of them.');
+    if (!/^arn:aws[\w-]*:wafv2:us-east-1:\d{12}:global\/webacl\/[\w-]+\/[\w-]+$/.test(webAclArn)) {
+      throw new Error(
+        `-c webAclArn=${webAclArn} is not the ARN of a CloudFront web ACL (arn:aws:wafv2:us-east-1:<account>:global/webacl/<name>/<id>).`,
+      );
+    }
+  }
+  const domainName = text('domainName');
+  const certificateArn = text('certificateArn');
+  if ((domainName === undefined) !== (certificateArn === undefined)) {
+    throw new Error(
+      '-c domainName and -c certificateArn go together: CloudFront needs a certificate for the name.',
+    );
+  }
+  if (
+    certificateArn !== undefined &&
+    !/^arn:aws[\w-]*:acm:us-east-1:\d{12}:certificate\/[\w-]+$/.test(certificateArn)
+  ) {
+    throw new Error(
+      `-c certificateArn=${certificateArn}: CloudFront takes ACM certificates from us-east-1 only (arn:aws:acm:us-east-1:...).`,
+    );
+  }
+  return {
+    waf,
+    webAclArn,
+    customDomain: domainName && certificateArn ? { domainName, certificateArn } : undefined,
+    originVerifyVersionId: text('originVerifyVersionId'),
+  };
+}
+
 export interface WebStackProps extends StackProps {
   settings: StageSettings;
   /** The HTTP API that answers the API paths. */
   api: apigwv2.HttpApi;
+  /** Its value goes to the API in the `ORIGIN_VERIFY_HEADER` of every request. */
+  originVerifySecret: secretsmanager.ISecret;
+  /** WAF, custom domain, origin-verify version (default: none of them). */
+  edge?: EdgeOptions;
   /** The built UI (default web/dist). */
   webRoot?: string;
 }
@@ -87,10 +166,13 @@ export class WebStack extends Stack {
   readonly bucket: s3.Bucket;
   readonly logsBucket: s3.Bucket;
   readonly distribution: cloudfront.Distribution;
+  /** The web ACL this stack created (`-c waf=true`). */
+  readonly webAcl?: wafv2.CfnWebACL;
 
   constructor(scope: Construct, id: string, props: WebStackProps) {
     super(scope, id, props);
     const { settings } = props;
+    const edge = props.edge ?? { waf: false };
     const production = settings.stage === 'prod';
     const webRoot = props.webRoot ?? WEB_DIST;
 
@@ -121,10 +203,21 @@ export class WebStack extends Stack {
       autoDeleteObjects: !production,
     });
 
+    // A dynamic reference: CloudFormation reads the secret when it deploys the distribution, so the
+    // value is in neither the template nor the cloud assembly. It is read again only when the reference
+    // changes, which is what -c originVerifyVersionId is for (a rotation).
+    const originVerifyValue = SecretValue.secretsManager(props.originVerifySecret.secretArn, {
+      jsonField: 'current',
+      ...(edge.originVerifyVersionId ? { versionId: edge.originVerifyVersionId } : {}),
+    });
     const apiOrigin = new origins.HttpOrigin(apiDomainName(props.api), {
       protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
       originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2],
+      customHeaders: { [ORIGIN_VERIFY_HEADER]: originVerifyValue.unsafeUnwrap() },
     });
+
+    if (edge.waf) this.webAcl = this.createWebAcl(settings);
+    const webAclId = this.webAcl?.attrArn ?? edge.webAclArn;
 
     const strictTransport = {
       accessControlMaxAge: Duration.days(365),
@@ -175,7 +268,20 @@ export class WebStack extends Stack {
       defaultRootObject: 'index.html',
       httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
       priceClass: cloudfront.PriceClass.PRICE_CLASS_100,
+      // Honoured only with a certificate of one's own: with the default *.cloudfront.net certificate,
+      // CloudFront's policy is TLSv1 whatever this says (and CDK leaves it out of the template).
       minimumProtocolVersion: cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
+      ...(edge.customDomain
+        ? {
+            domainNames: [edge.customDomain.domainName],
+            certificate: acm.Certificate.fromCertificateArn(
+              this,
+              'Certificate',
+              edge.customDomain.certificateArn,
+            ),
+          }
+        : {}),
+      ...(webAclId ? { webAclId } : {}),
       enableLogging: true,
       logBucket: this.logsBucket,
       logFilePrefix: 'cloudfront/',
@@ -199,13 +305,112 @@ export class WebStack extends Stack {
       },
       additionalBehaviors: Object.fromEntries(API_PATH_PATTERNS.map((pattern) => [pattern, apiBehavior])),
     });
-    this.acknowledgeDistributionFindings(this.distribution);
+    this.acknowledgeDistributionFindings(this.distribution, {
+      webAcl: webAclId !== undefined,
+      customDomain: edge.customDomain !== undefined,
+    });
 
     this.deploySite(webRoot);
 
     new CfnOutput(this, 'WebUrl', {
-      value: `https://${this.distribution.distributionDomainName}`,
+      value: `https://${edge.customDomain?.domainName ?? this.distribution.distributionDomainName}`,
       description: 'The web UI, with the API under /v1 on the same origin',
+    });
+    if (edge.customDomain) {
+      new CfnOutput(this, 'DistributionDomainName', {
+        value: this.distribution.distributionDomainName,
+        description: `Point ${edge.customDomain.domainName} here (a CNAME, or a Route 53 alias)`,
+      });
+    }
+  }
+
+  /**
+   * A CloudFront web ACL with two rate-based rules per source address: sign-ins and sign-ups (the
+   * scrypt routes, where API Gateway's route throttles count all clients together), then everything.
+   * Both answer 429, like API Gateway's throttling. CloudFront web ACLs exist in us-east-1 only: the
+   * synth refuses another region it knows, and CloudFormation refuses one it only learns at deploy
+   * time (a template rule), before it creates anything.
+   */
+  private createWebAcl(settings: StageSettings): wafv2.CfnWebACL {
+    if (!Token.isUnresolved(this.region) && this.region !== 'us-east-1') {
+      throw new Error(
+        `-c waf=true creates a CloudFront web ACL, which exists in us-east-1 only, and this stack is in ${this.region}: ` +
+          'deploy to us-east-1, or create the web ACL there and pass -c webAclArn=<its ARN>.',
+      );
+    }
+    new CfnRule(this, 'WebAclInUsEast1', {
+      assertions: [
+        {
+          assert: Fn.conditionEquals(Aws.REGION, 'us-east-1'),
+          assertDescription:
+            'A CloudFront web ACL (-c waf=true) can only be created in us-east-1: deploy there, or create the ' +
+            'web ACL in us-east-1 yourself and pass -c webAclArn=<its ARN> instead.',
+        },
+      ],
+    });
+    const tooMany = { block: { customResponse: { responseCode: 429 } } };
+    const visibility = (metricName: string) => ({
+      cloudWatchMetricsEnabled: true,
+      metricName: `credit-predictions-${settings.stage}-${metricName}`,
+      sampledRequestsEnabled: true,
+    });
+    const matches = (field: wafv2.CfnWebACL.FieldToMatchProperty, value: string) => ({
+      byteMatchStatement: {
+        fieldToMatch: field,
+        positionalConstraint: 'EXACTLY',
+        searchString: value,
+        textTransformations: [{ priority: 0, type: 'NONE' }],
+      },
+    });
+    return new wafv2.CfnWebACL(this, 'WebAcl', {
+      name: `credit-predictions-${settings.stage}`,
+      description: `Rate limits per source address in front of credit-predictions ${settings.stage}`,
+      scope: 'CLOUDFRONT',
+      defaultAction: { allow: {} },
+      visibilityConfig: visibility('web-acl'),
+      rules: [
+        {
+          name: 'SignInsAndSignUpsPerAddress',
+          priority: 0,
+          action: tooMany,
+          statement: {
+            rateBasedStatement: {
+              limit: WAF_SIGN_INS_PER_ADDRESS,
+              evaluationWindowSec: 300,
+              aggregateKeyType: 'IP',
+              scopeDownStatement: {
+                andStatement: {
+                  statements: [
+                    matches({ method: {} }, 'POST'),
+                    {
+                      orStatement: {
+                        statements: [
+                          matches({ uriPath: {} }, '/v1/tokens'),
+                          matches({ uriPath: {} }, '/v1/users'),
+                        ],
+                      },
+                    },
+                  ],
+                },
+              },
+            },
+          },
+          visibilityConfig: visibility('sign-ins-per-address'),
+        },
+        {
+          name: 'RequestsPerAddress',
+          priority: 1,
+          action: tooMany,
+          statement: {
+            rateBasedStatement: {
+              limit: WAF_REQUESTS_PER_ADDRESS,
+              evaluationWindowSec: 300,
+              aggregateKeyType: 'IP',
+            },
+          },
+          visibilityConfig: visibility('requests-per-address'),
+        },
+      ],
     });
   }
 
@@ -239,24 +444,32 @@ export class WebStack extends Stack {
     this.acknowledgeDeploymentFindings();
   }
 
-  private acknowledgeDistributionFindings(distribution: cloudfront.Distribution) {
+  private acknowledgeDistributionFindings(
+    distribution: cloudfront.Distribution,
+    { webAcl, customDomain }: { webAcl: boolean; customDomain: boolean },
+  ) {
     const acknowledge = (id: string, reason: string) =>
       Validations.of(distribution).acknowledge({ id, reason });
     acknowledge(
       'AwsSolutions-CFR1',
       'The service is offered worldwide: no country is excluded, so a geo restriction would only list every country.',
     );
-    acknowledge(
-      'AwsSolutions-CFR2',
-      'No AWS WAF web ACL yet: the API throttles per stage in API Gateway and sign-ins per source, and a ' +
-        'web ACL (a us-east-1 resource billed per request) is left to the operator to attach for their threat model.',
-    );
-    acknowledge(
-      'AwsSolutions-CFR4',
-      'The distribution uses the default *.cloudfront.net certificate, with which CloudFront always allows ' +
-        'TLSv1 for viewers whatever minimumProtocolVersion says; a custom domain with its ACM certificate would ' +
-        'enforce TLS 1.2 (TLS_V1_2_2021 is already set).',
-    );
+    if (!webAcl) {
+      acknowledge(
+        'AwsSolutions-CFR2',
+        'The web ACL is optional (-c waf=true, or -c webAclArn=): it is a us-east-1 resource billed per request. ' +
+          'Without it, API Gateway throttles the stage and the sign-in and sign-up routes, and the service limits ' +
+          'failed sign-ins per account and per source and predictions per user.',
+      );
+    }
+    if (!customDomain) {
+      acknowledge(
+        'AwsSolutions-CFR4',
+        'Without a domain of its own (-c domainName= -c certificateArn=) the distribution has the default ' +
+          '*.cloudfront.net certificate, with which CloudFront allows TLSv1 and later whatever the minimum ' +
+          'protocol version says; with one, TLSv1.2_2021 applies.',
+      );
+    }
   }
 
   /**

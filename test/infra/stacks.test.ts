@@ -96,16 +96,48 @@ function environmentOf(stage: Stage, name: FunctionName): Record<string, unknown
   return (properties.Environment as { Variables: Record<string, unknown> }).Variables;
 }
 
-/** Every IAM action of the policies attached to a function's execution role. */
-function actionsOf(stage: Stage, name: FunctionName): string[] {
+interface Statement {
+  Effect: string;
+  Action: string[];
+  Resource: unknown[];
+  Condition?: Json;
+}
+
+/** Every statement of the policies attached to a function's execution role, Action and Resource as lists. */
+function statementsOf(stage: Stage, name: FunctionName): Statement[] {
   const { stateless, statelessTemplate } = stageApp(stage);
   const role = logicalId(stateless.functions[name].role as IConstruct);
   const policies = Object.values(statelessTemplate.findResources('AWS::IAM::Policy')) as {
-    Properties: { Roles: { Ref: string }[]; PolicyDocument: { Statement: { Action: string | string[] }[] } };
+    Properties: {
+      Roles: { Ref: string }[];
+      PolicyDocument: {
+        Statement: { Effect: string; Action: unknown; Resource: unknown; Condition?: Json }[];
+      };
+    };
   }[];
+  const list = (value: unknown) => (Array.isArray(value) ? value : [value]);
   return policies
     .filter((policy) => policy.Properties.Roles.some((ref) => ref.Ref === role))
-    .flatMap((policy) => policy.Properties.PolicyDocument.Statement.flatMap((statement) => statement.Action));
+    .flatMap((policy) =>
+      policy.Properties.PolicyDocument.Statement.map((statement) => ({
+        ...statement,
+        Action: list(statement.Action) as string[],
+        Resource: list(statement.Resource),
+      })),
+    );
+}
+
+/** Every IAM action of the policies attached to a function's execution role. */
+function actionsOf(stage: Stage, name: FunctionName): string[] {
+  return statementsOf(stage, name).flatMap((statement) => statement.Action);
+}
+
+/** The actions a function's role allows on one resource (as the template writes its ARN). */
+function actionsOn(stage: Stage, name: FunctionName, resource: unknown): string[] {
+  const arn = JSON.stringify(resource);
+  return statementsOf(stage, name)
+    .filter((statement) => statement.Resource.some((candidate) => JSON.stringify(candidate) === arn))
+    .flatMap((statement) => statement.Action);
 }
 
 /** The environment variable each grant sets, as shared/config.ts reads it. */
@@ -371,12 +403,32 @@ describe.each(['dev', 'prod'] as const)('the %s stateless stack', (stage) => {
     }
   });
 
-  it('gives the public function no access to the table, the buckets or the queues', () => {
+  it('gives the public function no access to the table, the buckets, the queues or the signing key', () => {
+    const { stateless } = stageApp(stage);
     const environment = environmentOf(stage, 'public');
     expect(environment).not.toHaveProperty('TABLE_NAME');
-    expect(
-      actionsOf(stage, 'public').filter((action) => /^(dynamodb|s3|sqs|secretsmanager):/.test(action)),
-    ).toEqual([]);
+    expect(actionsOf(stage, 'public').filter((action) => /^(dynamodb|s3|sqs):/.test(action))).toEqual([]);
+    // Its only secret is the origin-verify value.
+    const secrets = statementsOf(stage, 'public').filter((statement) =>
+      statement.Action.some((action) => action.startsWith('secretsmanager:')),
+    );
+    expect(secrets.flatMap((statement) => statement.Resource)).toEqual([
+      { Ref: logicalId(stateless.originVerifySecret) },
+    ]);
+  });
+
+  it('tells every function behind the API where the origin-verify secret is and lets it read it; no worker', () => {
+    const { stateless, statelessTemplate } = stageApp(stage);
+    const secret = { Ref: logicalId(stateless.originVerifySecret) };
+    statelessTemplate.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Description: Match.stringLikeRegexp('CloudFront adds'),
+      GenerateSecretString: Match.objectLike({ GenerateStringKey: 'current', SecretStringTemplate: '{}' }),
+    });
+    for (const name of functionNames) {
+      const http = functions[name].kind === 'http';
+      expect(environmentOf(stage, name).ORIGIN_VERIFY_SECRET_ARN, name).toEqual(http ? secret : undefined);
+      expect(actionsOn(stage, name, secret).includes('secretsmanager:GetSecretValue'), name).toBe(http);
+    }
   });
 
   it('lets the batch worker read and write the table and the batch bucket, read models and re-enqueue', () => {
@@ -401,15 +453,18 @@ describe.each(['dev', 'prod'] as const)('the %s stateless stack', (stage) => {
 
   it('lets the functions that sign or verify tokens read the signing key secret, and no other', () => {
     const { stateless, statelessTemplate } = stageApp(stage);
-    statelessTemplate.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    // The signing key and the origin-verify value.
+    statelessTemplate.resourceCountIs('AWS::SecretsManager::Secret', 2);
     statelessTemplate.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Description: Match.stringLikeRegexp('access tokens'),
       GenerateSecretString: Match.objectLike({ GenerateStringKey: 'current', SecretStringTemplate: '{}' }),
     });
+    const signingKey = { Ref: logicalId(stateless.signingKey) };
     for (const name of functionNames) {
       const reads = (functions[name].grants as readonly ResourceGrant[]).includes('signing-key:read');
       const environment = environmentOf(stage, name);
-      if (reads) expect(environment.SIGNING_KEY_SECRET_ARN).toEqual({ Ref: logicalId(stateless.signingKey) });
-      expect(actionsOf(stage, name).includes('secretsmanager:GetSecretValue'), name).toBe(reads);
+      if (reads) expect(environment.SIGNING_KEY_SECRET_ARN).toEqual(signingKey);
+      expect(actionsOn(stage, name, signingKey).includes('secretsmanager:GetSecretValue'), name).toBe(reads);
     }
   });
 

@@ -7,14 +7,22 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../infra/app.ts';
 import { stageSettings } from '../../infra/stage.ts';
-import { API_PATH_PATTERNS, SPA_REWRITE_FUNCTION, WebStack } from '../../infra/web-stack.ts';
+import {
+  API_PATH_PATTERNS,
+  ORIGIN_VERIFY_HEADER,
+  SPA_REWRITE_FUNCTION,
+  WAF_REQUESTS_PER_ADDRESS,
+  WAF_SIGN_INS_PER_ADDRESS,
+  WebStack,
+} from '../../infra/web-stack.ts';
 
 type Json = Record<string, any>;
 
@@ -41,8 +49,9 @@ interface Synthesized {
  * nag check can name what it found.
  */
 const apps = new Map<string, Synthesized>();
-function webApp(stage: 'dev' | 'prod'): Synthesized {
-  let app = apps.get(stage);
+function webApp(stage: 'dev' | 'prod', context: Record<string, string> = {}): Synthesized {
+  const key = JSON.stringify([stage, context]);
+  let app = apps.get(key);
   if (!app) {
     const outdir = tempDir('web');
     const built = buildApp({
@@ -51,6 +60,7 @@ function webApp(stage: 'dev' | 'prod'): Synthesized {
         'aws:cdk:bundling-stacks': [],
         // A prod synth needs someone to receive its alarms.
         ...(stage === 'prod' ? { alarmEmail: 'ops@example.com' } : {}),
+        ...context,
       },
       outdir,
     });
@@ -74,10 +84,26 @@ function webApp(stage: 'dev' | 'prod'): Synthesized {
     const templateFile = join(outdir, built.web.templateFile);
     if (!existsSync(templateFile)) throw synthError ?? new Error(`No template at ${templateFile}`);
     app = { built, template: Template.fromJSON(JSON.parse(readFileSync(templateFile, 'utf8'))), nagFindings };
-    apps.set(stage, app);
+    apps.set(key, app);
   }
   return app;
 }
+
+/** The cdk-nag rules acknowledged on the distribution, as qualified ids (`<plugin>::<rule>`), space-separated. */
+function distributionAcknowledgements(built: ReturnType<typeof buildApp>): string {
+  return built.web.distribution.node.metadata
+    .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+    .flatMap((entry) => Object.keys(entry.data as Json))
+    .join(' ');
+}
+
+function apiOriginOf(template: Template): Json {
+  return distributionConfig(template).Origins.find((origin: Json) => origin.CustomOriginConfig);
+}
+
+const CERTIFICATE_ARN = 'arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-aaaa-bbbb-cccc-123456789abc';
+const WEB_ACL_ARN =
+  'arn:aws:wafv2:us-east-1:123456789012:global/webacl/edge/0f1e2d3c-aaaa-bbbb-cccc-123456789abc';
 
 function distributionConfig(template: Template): Json {
   const [distribution] = Object.values(template.findResources('AWS::CloudFront::Distribution')) as Json[];
@@ -215,6 +241,158 @@ describe.each(['dev', 'prod'] as const)('the %s web stack', (stage) => {
   });
 });
 
+describe('the way to the API', () => {
+  it('goes through CloudFront only: CloudFront adds the origin-verify secret, read at deploy time, to every API request', () => {
+    const { template, built } = webApp('dev');
+    const headers = apiOriginOf(template).OriginCustomHeaders as Json[];
+    expect(headers).toHaveLength(1);
+    const [header] = headers as [Json];
+    expect(header.HeaderName).toBe(ORIGIN_VERIFY_HEADER);
+    // A CloudFormation dynamic reference to the stateless stack's secret: the value itself is in no template.
+    const [, [open, secretArn, close]] = header.HeaderValue['Fn::Join'] as [string, [string, Json, string]];
+    expect(open).toBe('{{resolve:secretsmanager:');
+    expect(close).toBe(':SecretString:current::}}');
+    expect(secretArn['Fn::ImportValue']).toContain(built.stateless.stackName);
+    expect(secretArn['Fn::ImportValue']).toContain('OriginVerifySecret');
+    // Only the API origin gets it; the site bucket's origin is signed by its Origin Access Control.
+    const s3Origin = distributionConfig(template).Origins.find((origin: Json) => origin.S3OriginConfig);
+    expect(s3Origin.OriginCustomHeaders).toBeUndefined();
+  });
+
+  it('sends the version -c originVerifyVersionId names, so that a rotation reaches CloudFront', () => {
+    const { template } = webApp('dev', { originVerifyVersionId: '6c9b1a2e-0000-4000-8000-000000000001' });
+    const [header] = apiOriginOf(template).OriginCustomHeaders as [Json];
+    const [, parts] = header.HeaderValue['Fn::Join'] as [string, string[]];
+    expect(parts.at(-1)).toBe(':SecretString:current::6c9b1a2e-0000-4000-8000-000000000001}}');
+  });
+});
+
+describe('the web ACL', () => {
+  it('is not there by default, and cdk-nag is told why', () => {
+    const { template, built } = webApp('dev');
+    template.resourceCountIs('AWS::WAFv2::WebACL', 0);
+    expect(distributionConfig(template).WebACLId).toBeUndefined();
+    expect(distributionAcknowledgements(built)).toContain('AwsSolutions-CFR2');
+  });
+
+  it('-c waf=true attaches one with rate-based rules per address, answering 429, and lifts the acknowledgement', () => {
+    const { template, built, nagFindings } = webApp('prod', { waf: 'true' });
+    template.resourceCountIs('AWS::WAFv2::WebACL', 1);
+    const [aclId, acl] = Object.entries(template.findResources('AWS::WAFv2::WebACL'))[0] as [string, Json];
+    expect(acl.Properties).toMatchObject({ Scope: 'CLOUDFRONT', DefaultAction: { Allow: {} } });
+    expect(distributionConfig(template).WebACLId).toEqual({ 'Fn::GetAtt': [aclId, 'Arn'] });
+    const rules = acl.Properties.Rules as Json[];
+    for (const rule of rules) {
+      expect(rule.Action, rule.Name).toEqual({ Block: { CustomResponse: { ResponseCode: 429 } } });
+      expect(rule.Statement.RateBasedStatement, rule.Name).toMatchObject({
+        AggregateKeyType: 'IP',
+        EvaluationWindowSec: 300,
+      });
+      expect(rule.VisibilityConfig, rule.Name).toMatchObject({ CloudWatchMetricsEnabled: true });
+    }
+    const signIns = rules.find((rule) => rule.Name === 'SignInsAndSignUpsPerAddress') as Json;
+    const everything = rules.find((rule) => rule.Name === 'RequestsPerAddress') as Json;
+    expect(signIns.Priority).toBeLessThan(everything.Priority);
+    expect(signIns.Statement.RateBasedStatement.Limit).toBe(WAF_SIGN_INS_PER_ADDRESS);
+    expect(everything.Statement.RateBasedStatement.Limit).toBe(WAF_REQUESTS_PER_ADDRESS);
+    expect(everything.Statement.RateBasedStatement.ScopeDownStatement).toBeUndefined();
+    // Scoped down to POST /v1/tokens and POST /v1/users.
+    const scope = JSON.stringify(signIns.Statement.RateBasedStatement.ScopeDownStatement);
+    for (const value of [
+      '"Method":{}',
+      '"SearchString":"POST"',
+      '"SearchString":"/v1/tokens"',
+      '"SearchString":"/v1/users"',
+    ])
+      expect(scope).toContain(value);
+    // CloudFront web ACLs exist in us-east-1 only: CloudFormation checks the region before creating anything.
+    const rulesSection = template.toJSON().Rules as Json;
+    expect(rulesSection.WebAclInUsEast1.Assertions).toEqual([
+      {
+        Assert: { 'Fn::Equals': [{ Ref: 'AWS::Region' }, 'us-east-1'] },
+        AssertDescription: expect.stringContaining('-c webAclArn='),
+      },
+    ]);
+    expect(distributionAcknowledgements(built)).not.toContain('AwsSolutions-CFR2');
+    expect(nagFindings).toEqual([]);
+  });
+
+  it('refuses -c waf=true in a region other than us-east-1', () => {
+    const app = new App({ outdir: tempDir('waf-region') });
+    const apiStack = new Stack(app, 'Api', { env: { region: 'eu-west-1' } });
+    const api = new apigwv2.HttpApi(apiStack, 'HttpApi');
+    const originVerifySecret = new secretsmanager.Secret(apiStack, 'OriginVerify');
+    expect(
+      () =>
+        new WebStack(app, 'Web', {
+          env: { region: 'eu-west-1' },
+          settings: stageSettings('dev'),
+          api,
+          originVerifySecret,
+          edge: { waf: true },
+          webRoot: tempDir('empty-dist'),
+        }),
+    ).toThrow(/us-east-1 only.*-c webAclArn=/);
+  });
+
+  it('-c webAclArn attaches an existing one from any region, with no acknowledgement left', () => {
+    const { template, built, nagFindings } = webApp('dev', { webAclArn: WEB_ACL_ARN });
+    template.resourceCountIs('AWS::WAFv2::WebACL', 0);
+    expect(distributionConfig(template).WebACLId).toBe(WEB_ACL_ARN);
+    expect(template.toJSON().Rules?.WebAclInUsEast1).toBeUndefined();
+    expect(distributionAcknowledgements(built)).not.toContain('AwsSolutions-CFR2');
+    expect(nagFindings).toEqual([]);
+  });
+
+  it('refuses a regional web ACL, and both flags at once', () => {
+    expect(() =>
+      webApp('dev', { webAclArn: 'arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/edge/1234' }),
+    ).toThrow(/not the ARN of a CloudFront web ACL/);
+    expect(() => webApp('dev', { waf: 'true', webAclArn: WEB_ACL_ARN })).toThrow(/only one of them/);
+    expect(() => webApp('dev', { waf: 'yes' })).toThrow(/-c waf=yes: use true or false/);
+  });
+});
+
+describe('viewer TLS', () => {
+  it("is CloudFront's default certificate without a domain (TLSv1 and later), which cdk-nag is told", () => {
+    const { template, built } = webApp('prod');
+    expect(distributionConfig(template).ViewerCertificate).toBeUndefined();
+    expect(distributionConfig(template).Aliases).toBeUndefined();
+    expect(distributionAcknowledgements(built)).toContain('AwsSolutions-CFR4');
+  });
+
+  it('is TLSv1.2_2021 with -c domainName and -c certificateArn, and the URLs name the domain', () => {
+    const { template, built, nagFindings } = webApp('prod', {
+      domainName: 'app.example.com',
+      certificateArn: CERTIFICATE_ARN,
+    });
+    const config = distributionConfig(template);
+    expect(config.Aliases).toEqual(['app.example.com']);
+    expect(config.ViewerCertificate).toEqual({
+      AcmCertificateArn: CERTIFICATE_ARN,
+      MinimumProtocolVersion: 'TLSv1.2_2021',
+      SslSupportMethod: 'sni-only',
+    });
+    const outputs = template.toJSON().Outputs as Json;
+    expect(outputs.WebUrl.Value).toBe('https://app.example.com');
+    expect(outputs.DistributionDomainName.Value).toEqual({
+      'Fn::GetAtt': [expect.any(String), 'DomainName'],
+    });
+    expect(distributionAcknowledgements(built)).not.toContain('AwsSolutions-CFR4');
+    expect(nagFindings).toEqual([]);
+  });
+
+  it('refuses a domain without a certificate, or a certificate from another region', () => {
+    expect(() => webApp('dev', { domainName: 'app.example.com' })).toThrow(/go together/);
+    expect(() =>
+      webApp('dev', {
+        domainName: 'app.example.com',
+        certificateArn: CERTIFICATE_ARN.replace('us-east-1', 'eu-west-1'),
+      }),
+    ).toThrow(/us-east-1 only/);
+  });
+});
+
 describe('the app-route rewrite function', () => {
   const rewrite = (uri: string): string => {
     const handler = runInNewContext(`${SPA_REWRITE_FUNCTION}; handler`) as (event: Json) => Json;
@@ -239,8 +417,14 @@ describe('synthesis without a built UI', () => {
     const app = new App({ context, outdir: tempDir('no-ui') });
     const apiStack = new Stack(app, 'Api');
     const api = new apigwv2.HttpApi(apiStack, 'HttpApi');
+    const originVerifySecret = new secretsmanager.Secret(apiStack, 'OriginVerify');
     return () =>
-      new WebStack(app, 'Web', { settings: stageSettings('dev'), api, webRoot: tempDir('empty-dist') });
+      new WebStack(app, 'Web', {
+        settings: stageSettings('dev'),
+        api,
+        originVerifySecret,
+        webRoot: tempDir('empty-dist'),
+      });
   };
 
   it('fails with a message that says to run npm run build:web', () => {

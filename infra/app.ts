@@ -83,6 +83,7 @@ export function buildApp({ context = {}, outdir }: AppOptions = {}) {
     settings,
     api: stateless.api,
     originVerifySecret: stateless.originVerifySecret,
+    presignedBuckets: [stateful.modelsBucket, stateful.batchBucket],
     edge,
     description: `Credit predictions (${settings.stage}): web UI and the CloudFront origin in front of the API`,
   });

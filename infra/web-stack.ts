@@ -25,6 +25,7 @@ import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -65,11 +66,17 @@ export function contentSecurityPolicy(connectSources: string[], { upgradeInsecur
 }
 
 /**
- * Presigned S3 URLs (virtual-hosted style, any region) that the UI PUTs files to and downloads from.
- * The browser sends those uploads cross-origin, so the buckets' CORS rules (the stateful stack's
- * `corsOrigins`) must name this distribution's origin: `cdk deploy -c corsOrigins=https://<WebUrl>`.
+ * The origins of the presigned S3 URLs that the UI PUTs files to and downloads from: each bucket by
+ * name, virtual-hosted, at its regional endpoint (what the SDK signs) and at the global one (what
+ * S3 may redirect to). The browser sends those uploads cross-origin, so the buckets' CORS rules (the
+ * stateful stack's `corsOrigins`) must name this distribution's origin: `-c corsOrigins=https://<WebUrl>`.
  */
-const S3_PRESIGNED_ORIGINS = ['https://*.amazonaws.com'];
+export function presignedBucketOrigins(buckets: readonly s3.IBucket[]): string[] {
+  return buckets.flatMap((bucket) => [
+    `https://${bucket.bucketName}.s3.${Aws.REGION}.${Aws.URL_SUFFIX}`,
+    `https://${bucket.bucketName}.s3.${Aws.URL_SUFFIX}`,
+  ]);
+}
 
 /**
  * Rewrites a path without a file extension (a route of the app, e.g. /models/iris) to /index.html.
@@ -156,6 +163,8 @@ export interface WebStackProps extends StackProps {
   api: apigwv2.HttpApi;
   /** Its value goes to the API in the `ORIGIN_VERIFY_HEADER` of every request. */
   originVerifySecret: secretsmanager.ISecret;
+  /** The buckets the UI uploads to and downloads from with presigned URLs (the CSP names them). */
+  presignedBuckets: readonly s3.IBucket[];
   /** WAF, custom domain, origin-verify version (default: none of them). */
   edge?: EdgeOptions;
   /** The built UI (default web/dist). */
@@ -228,7 +237,7 @@ export class WebStack extends Stack {
       comment: 'Security headers of the web UI',
       securityHeadersBehavior: {
         contentSecurityPolicy: {
-          contentSecurityPolicy: contentSecurityPolicy(S3_PRESIGNED_ORIGINS),
+          contentSecurityPolicy: contentSecurityPolicy(presignedBucketOrigins(props.presignedBuckets)),
           override: true,
         },
         contentTypeOptions: { override: true },
@@ -420,7 +429,10 @@ export class WebStack extends Stack {
    */
   private deploySite(webRoot: string) {
     const sources = siteSources(this, webRoot);
+    // Both deployments share CDK's singleton function, and so this role.
+    const role = new DeploymentRole(this, 'DeploymentRole', this.distribution);
     const assets = new s3deploy.BucketDeployment(this, 'DeployAssets', {
+      role,
       sources,
       destinationBucket: this.bucket,
       include: ['assets/*'],
@@ -430,6 +442,7 @@ export class WebStack extends Stack {
       memoryLimit: 512,
     });
     const pages = new s3deploy.BucketDeployment(this, 'DeployPages', {
+      role,
       sources,
       destinationBucket: this.bucket,
       exclude: ['assets/*'],
@@ -441,7 +454,7 @@ export class WebStack extends Stack {
     });
     // index.html must not name assets that are not uploaded yet.
     pages.node.addDependency(assets);
-    this.acknowledgeDeploymentFindings();
+    this.acknowledgeDeploymentFindings(role);
   }
 
   private acknowledgeDistributionFindings(
@@ -473,10 +486,10 @@ export class WebStack extends Stack {
   }
 
   /**
-   * BucketDeployment runs a CDK-provided singleton function at deploy time; its findings are
-   * acknowledged on that function only, one wildcard at a time.
+   * BucketDeployment runs a CDK-provided singleton function at deploy time, with the role above;
+   * their findings are acknowledged on them only, one wildcard at a time.
    */
-  private acknowledgeDeploymentFindings() {
+  private acknowledgeDeploymentFindings(role: DeploymentRole) {
     const qualifier = String(
       this.node.tryGetContext('@aws-cdk/core:bootstrapQualifier') ??
         DefaultStackSynthesizer.DEFAULT_QUALIFIER,
@@ -484,41 +497,75 @@ export class WebStack extends Stack {
     const assetObjects = `arn:<AWS::Partition>:s3:::cdk-${qualifier}-assets-<AWS::AccountId>-<AWS::Region>/*`;
     const siteObjects = `${nagReference(this, this.bucket.bucketArn)}/*`;
     const wildcard = (finding: string) => `AwsSolutions-IAM5[${finding}]`;
+    acknowledgeOn(role, {
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]':
+        "The role of CDK's BucketDeployment function (it copies web/dist into the site bucket at deploy time) has " +
+        'the AWS-maintained AWSLambdaBasicExecutionRole, which only allows writing its CloudWatch logs.',
+      [wildcard('Action::s3:GetObject*')]:
+        'BucketDeployment reads the zipped UI from the CDK asset bucket (GetObject and its read-only variants) ' +
+        'and reads back the site bucket while syncing; no write action is in this wildcard.',
+      [wildcard('Action::s3:GetBucket*')]:
+        'Read-only bucket metadata (GetBucketLocation...) that the AWS CLI sync in BucketDeployment needs on ' +
+        'the asset and site buckets; nothing in it changes a bucket.',
+      [wildcard('Action::s3:List*')]:
+        'The AWS CLI sync in BucketDeployment lists the site bucket to compare it with the new files; listing ' +
+        'is limited to the asset and site buckets.',
+      [wildcard('Action::s3:Abort*')]:
+        'Lets BucketDeployment abandon a failed multipart upload of a large file into the site bucket cleanly; ' +
+        'limited to that bucket.',
+      [wildcard('Action::s3:DeleteObject*')]:
+        'Granted by BucketDeployment for pruning; both deployments here set prune: false, and the grant covers ' +
+        'only the site bucket, whose contents are entirely this deployment.',
+      [wildcard(`Resource::${assetObjects}`)]:
+        'The CDK bootstrap asset bucket of this account and region, where the zipped UI is staged; its object ' +
+        'keys are content hashes known only at synth time.',
+      [wildcard(`Resource::${siteObjects}`)]:
+        'The objects of the site bucket: the file names of the built UI (hashed asset names) change with every ' +
+        'build, so they cannot be listed in the policy.',
+    });
     for (const child of this.node.children) {
       if (!child.node.id.startsWith('Custom::CDKBucketDeployment')) continue;
       acknowledgeOn(child, {
-        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]':
-          "CDK's BucketDeployment function (it copies web/dist into the site bucket at deploy time) uses the " +
-          'AWS-maintained AWSLambdaBasicExecutionRole, which only allows writing its CloudWatch logs.',
         'AwsSolutions-L1':
           "The runtime of CDK's BucketDeployment function is chosen and tested by aws-cdk-lib (it bundles the " +
           'AWS CLI in a layer for that runtime); it moves with aws-cdk-lib upgrades, not with this code.',
-        [wildcard('Action::s3:GetObject*')]:
-          'BucketDeployment reads the zipped UI from the CDK asset bucket (GetObject and its read-only variants) ' +
-          'and reads back the site bucket while syncing; no write action is in this wildcard.',
-        [wildcard('Action::s3:GetBucket*')]:
-          'Read-only bucket metadata (GetBucketLocation...) that the AWS CLI sync in BucketDeployment needs on ' +
-          'the asset and site buckets; nothing in it changes a bucket.',
-        [wildcard('Action::s3:List*')]:
-          'The AWS CLI sync in BucketDeployment lists the site bucket to compare it with the new files; listing ' +
-          'is limited to the asset and site buckets.',
-        [wildcard('Action::s3:Abort*')]:
-          'Lets BucketDeployment abandon a failed multipart upload of a large file into the site bucket cleanly; ' +
-          'limited to that bucket.',
-        [wildcard('Action::s3:DeleteObject*')]:
-          'Granted by BucketDeployment for pruning; both deployments here set prune: false, and the grant covers ' +
-          'only the site bucket, whose contents are entirely this deployment.',
-        [wildcard(`Resource::${assetObjects}`)]:
-          'The CDK bootstrap asset bucket of this account and region, where the zipped UI is staged; its object ' +
-          'keys are content hashes known only at synth time.',
-        [wildcard(`Resource::${siteObjects}`)]:
-          'The objects of the site bucket: the file names of the built UI (hashed asset names) change with every ' +
-          'build, so they cannot be listed in the policy.',
-        [wildcard('Resource::*')]:
-          'cloudfront:CreateInvalidation and GetInvalidation, which BucketDeployment uses to invalidate ' +
-          'index.html after a deployment; CloudFront invalidation actions support no resource-level scoping here.',
       });
     }
+  }
+}
+
+/**
+ * The role of CDK's BucketDeployment function. BucketDeployment grants cloudfront:CreateInvalidation
+ * and GetInvalidation on `*`; both take a distribution ARN, so this role narrows that statement to
+ * the one distribution the site is served from, and passes every other statement through.
+ */
+class DeploymentRole extends iam.Role {
+  constructor(
+    scope: Construct,
+    id: string,
+    private readonly distribution: cloudfront.IDistribution,
+  ) {
+    super(scope, id, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description:
+        "Runs CDK's BucketDeployment: copies the built UI into the site bucket and invalidates index.html",
+      managedPolicies: [
+        iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaBasicExecutionRole'),
+      ],
+    });
+  }
+
+  override addToPrincipalPolicy(statement: iam.PolicyStatement): iam.AddToPrincipalPolicyResult {
+    const invalidates =
+      statement.actions.length > 0 && statement.actions.every((a) => a.startsWith('cloudfront:'));
+    if (!invalidates || !statement.resources.includes('*')) return super.addToPrincipalPolicy(statement);
+    return super.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        effect: statement.effect,
+        actions: statement.actions,
+        resources: [this.distribution.distributionArn],
+      }),
+    );
   }
 }
 

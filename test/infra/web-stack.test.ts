@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
-import { App, Stack, Validations } from 'aws-cdk-lib';
+import { App, type CfnElement, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
@@ -187,10 +187,8 @@ describe.each(['dev', 'prod'] as const)('the %s web stack', (stage) => {
     template.hasResourceProperties('AWS::CloudFront::ResponseHeadersPolicy', {
       ResponseHeadersPolicyConfig: Match.objectLike({
         SecurityHeadersConfig: Match.objectLike({
-          ContentSecurityPolicy: {
-            ContentSecurityPolicy: Match.stringLikeRegexp("default-src 'self'.*frame-ancestors 'none'"),
-            Override: true,
-          },
+          // Joined with the buckets' names (see the connect-src test).
+          ContentSecurityPolicy: { ContentSecurityPolicy: Match.anyValue(), Override: true },
           ContentTypeOptions: { Override: true },
           FrameOptions: { FrameOption: 'DENY', Override: true },
           StrictTransportSecurity: Match.objectLike({ AccessControlMaxAgeSec: 31_536_000 }),
@@ -234,6 +232,62 @@ describe.each(['dev', 'prod'] as const)('the %s web stack', (stage) => {
     expect(pages?.Properties.SystemMetadata['cache-control']).toBe('no-cache');
     expect(pages?.Properties.DistributionPaths).toEqual(['/', '/index.html']);
     for (const deployment of deployments) expect(deployment.Properties.Prune).toBe(false);
+  });
+
+  it('lets the UI connect to its own origin and to the two buckets by name, not to any amazonaws.com host', () => {
+    const { template, built } = webApp(stage);
+    const policies = Object.values(
+      template.findResources('AWS::CloudFront::ResponseHeadersPolicy'),
+    ) as Json[];
+    const site = policies.find(
+      (policy) => policy.Properties.ResponseHeadersPolicyConfig.SecurityHeadersConfig.ContentSecurityPolicy,
+    ) as Json;
+    const csp = JSON.stringify(
+      site.Properties.ResponseHeadersPolicyConfig.SecurityHeadersConfig.ContentSecurityPolicy,
+    );
+    expect(csp).not.toContain('*');
+    expect(csp).toMatch(
+      /^\{"ContentSecurityPolicy":\{"Fn::Join":\["",\["default-src 'self'; script-src 'self'/,
+    );
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).toContain("connect-src 'self' https://");
+    // Each bucket's name is an import of what the stateful stack exports for it.
+    const imports = [...csp.matchAll(/"Fn::ImportValue":"([^"]+)"/g)].map((match) => match[1]);
+    const stateful = Template.fromStack(built.stateful).toJSON().Outputs as Json;
+    const exported = (name: string | undefined) =>
+      Object.values(stateful).find((output: Json) => output.Export?.Name === name)?.Value;
+    const named = new Set(imports.map((name) => JSON.stringify(exported(name))));
+    expect(named).toEqual(
+      new Set(
+        [built.stateful.modelsBucket, built.stateful.batchBucket].map((bucket) =>
+          JSON.stringify({ Ref: built.stateful.getLogicalId(bucket.node.defaultChild as CfnElement) }),
+        ),
+      ),
+    );
+    // Both at the regional endpoint (what the SDK presigns) and the global one.
+    expect(csp).toContain('".s3.",{"Ref":"AWS::Region"},".",{"Ref":"AWS::URLSuffix"}');
+    expect(csp).toContain('".s3.",{"Ref":"AWS::URLSuffix"}');
+  });
+
+  it('invalidates index.html with a role that may invalidate this distribution only', () => {
+    const { template } = webApp(stage);
+    const [distributionId] = Object.keys(template.findResources('AWS::CloudFront::Distribution'));
+    const statements = (Object.values(template.findResources('AWS::IAM::Policy')) as Json[]).flatMap(
+      (policy) => policy.Properties.PolicyDocument.Statement as Json[],
+    );
+    const invalidations = statements.filter((statement) =>
+      [statement.Action].flat().some((action: string) => action.startsWith('cloudfront:')),
+    );
+    expect(invalidations).toHaveLength(1);
+    expect([invalidations[0]?.Action].flat().sort()).toEqual([
+      'cloudfront:CreateInvalidation',
+      'cloudfront:GetInvalidation',
+    ]);
+    expect(JSON.stringify(invalidations[0]?.Resource)).toContain(
+      `":distribution/",{"Ref":"${distributionId}"}`,
+    );
+    // No statement of the stack is on every resource.
+    for (const statement of statements) expect([statement.Resource].flat()).not.toContain('*');
   });
 
   it('has no unacknowledged cdk-nag finding', () => {
@@ -329,6 +383,7 @@ describe('the web ACL', () => {
           settings: stageSettings('dev'),
           api,
           originVerifySecret,
+          presignedBuckets: [],
           edge: { waf: true },
           webRoot: tempDir('empty-dist'),
         }),
@@ -423,6 +478,7 @@ describe('synthesis without a built UI', () => {
         settings: stageSettings('dev'),
         api,
         originVerifySecret,
+        presignedBuckets: [],
         webRoot: tempDir('empty-dist'),
       });
   };

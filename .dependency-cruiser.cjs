@@ -45,6 +45,14 @@ module.exports = {
       to: { path: '^shared/adapters/' },
     },
     {
+      name: 'shared-does-not-import-infra',
+      comment:
+        'What both the stacks and the functions need (stage defaults, bucket prefixes, metric names, the route and function tables) is defined in shared/, which infra imports; shared/ never imports infra/.',
+      severity: 'error',
+      from: { path: '^(shared|functions)/' },
+      to: { path: '^infra/' },
+    },
+    {
       name: 'no-circular',
       severity: 'error',
       from: {},

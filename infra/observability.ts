@@ -16,14 +16,15 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { METRICS_NAMESPACE, metricDimensions, metricNames } from '../shared/observability/metric-names.ts';
 
-export const METRICS_NAMESPACE = 'CreditPredictions';
+export { METRICS_NAMESPACE };
 
 /**
  * The metric the reconciler writes once per run, whatever it finds (functions/reconciler/handler.ts):
  * its absence is the heartbeat alarm.
  */
-export const RECONCILER_HEARTBEAT_METRIC = 'AccountsReconciled';
+export const RECONCILER_HEARTBEAT_METRIC = metricNames.accountsReconciled;
 
 /** The custom metric counting the API's 429 answers, from its access log. */
 export const API_THROTTLED_METRIC = 'ApiTooManyRequests';
@@ -242,12 +243,12 @@ export class Observability extends Construct {
       new cloudwatch.Metric({
         namespace: METRICS_NAMESPACE,
         metricName,
-        dimensionsMap: { service: 'credit-predictions', stage: props.stage },
+        dimensionsMap: metricDimensions(props.stage),
         statistic,
         period,
       });
     alarm('ReconciliationMismatch', {
-      metric: custom('ReconciliationMismatches', 'Maximum'),
+      metric: custom(metricNames.reconciliationMismatches, 'Maximum'),
       threshold: 0,
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -257,7 +258,7 @@ export class Observability extends Construct {
     const heartbeat = new cloudwatch.Metric({
       namespace: METRICS_NAMESPACE,
       metricName: RECONCILER_HEARTBEAT_METRIC,
-      dimensionsMap: { service: 'credit-predictions', stage: props.stage },
+      dimensionsMap: metricDimensions(props.stage),
       statistic: 'SampleCount',
       period: Duration.minutes(props.reconcilerEveryMinutes),
     });
@@ -338,19 +339,19 @@ export class Observability extends Construct {
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Predictions and failures',
-        left: [custom('Predictions'), custom('PredictionFailures')],
-        right: [custom('CreditsCharged')],
+        left: [custom(metricNames.predictions), custom(metricNames.predictionFailures)],
+        right: [custom(metricNames.creditsCharged)],
         width: 8,
       }),
       new cloudwatch.GraphWidget({
         title: 'Prediction latency (ms)',
-        left: [custom('PredictionLatency', 'p50'), custom('PredictionLatency', 'p95')],
+        left: [custom(metricNames.predictionLatency, 'p50'), custom(metricNames.predictionLatency, 'p95')],
         width: 8,
       }),
       new cloudwatch.GraphWidget({
         title: 'Batch rows and reconciliation',
-        left: [custom('BatchRows')],
-        right: [custom('ReconciliationMismatches', 'Maximum')],
+        left: [custom(metricNames.batchRows)],
+        right: [custom(metricNames.reconciliationMismatches, 'Maximum')],
         width: 8,
       }),
     );

@@ -1,22 +1,18 @@
 /** Deployment stages and the defaults each one picks; `cdk deploy -c stage=prod` selects one. */
 import { RemovalPolicy } from 'aws-cdk-lib';
+import { type Stage, type StageDefaults, stageDefaults, stages } from '../shared/stages.ts';
 
-export type StageName = 'dev' | 'prod';
+export type StageName = Stage;
 export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 
-export interface StageSettings {
+/** The stage's defaults that the functions share (shared/stages.ts), and what only the stacks use. */
+export interface StageSettings extends StageDefaults {
   stage: StageName;
   /** Production keeps tables and buckets when a stack is deleted. */
   removalPolicy: RemovalPolicy;
-  /** Origins allowed by CORS on the API and the buckets' presigned uploads. */
-  corsOrigins: string[];
-  selfServiceTopUps: boolean;
-  signupBonus: number;
   logRetentionDays: number;
   /** The functions' `LOG_LEVEL`: dev logs the detail needed to follow a request end to end. */
   logLevel: LogLevel;
-  /** How many times a queue message is received before it goes to its dead-letter queue. */
-  maxReceiveCount: number;
   /** X-Ray tracing of the functions (off unless asked for: `-c tracing=true`). */
   tracing: boolean;
   /** Gets the alarm notifications (`-c alarmEmail=ops@example.com`). */
@@ -58,29 +54,23 @@ export function stageSettings(
     reservedConcurrency?: boolean | undefined;
   } = {},
 ): StageSettings {
-  if (stage !== 'dev' && stage !== 'prod') throw new Error(`Unknown stage "${stage}": use dev or prod.`);
+  if (!isStage(stage)) throw new Error(`Unknown stage "${stage}": use ${stages.join(' or ')}.`);
   const base: Omit<StageSettings, 'tracing' | 'alarmEmail'> =
     stage === 'prod'
       ? {
+          ...stageDefaults.prod,
           stage,
           removalPolicy: RemovalPolicy.RETAIN,
-          corsOrigins: [],
-          selfServiceTopUps: false,
-          signupBonus: 0,
           logRetentionDays: 90,
           logLevel: 'INFO',
-          maxReceiveCount: 5,
           reservedConcurrency: true,
         }
       : {
+          ...stageDefaults.dev,
           stage,
           removalPolicy: RemovalPolicy.DESTROY,
-          corsOrigins: ['http://localhost:3000', 'http://localhost:5173'],
-          selfServiceTopUps: true,
-          signupBonus: 100,
           logRetentionDays: 14,
           logLevel: 'DEBUG',
-          maxReceiveCount: 3,
           reservedConcurrency: false,
         };
   return {
@@ -92,4 +82,8 @@ export function stageSettings(
     tracing: overrides.tracing ?? false,
     alarmEmail: overrides.alarmEmail,
   };
+}
+
+function isStage(name: string): name is Stage {
+  return (stages as readonly string[]).includes(name);
 }

@@ -10,11 +10,12 @@ import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { functions } from '../shared/api/functions.ts';
+import {
+  BATCH_INBOX_PREFIX,
+  BATCH_RESULTS_PREFIX,
+  MODEL_UPLOAD_PREFIX,
+} from '../shared/domain/object-keys.ts';
 import type { StageSettings } from './stage.ts';
-
-/** Key prefixes that trigger work: uploaded model files and dropped batch files. */
-export const MODEL_UPLOAD_PREFIX = 'uploads/';
-export const BATCH_INBOX_PREFIX = 'inbox/';
 
 export interface StatefulStackProps extends StackProps {
   settings: StageSettings;
@@ -109,7 +110,7 @@ export class StatefulStack extends Stack {
       lifecycleRules: [
         { abortIncompleteMultipartUploadAfter: Duration.days(1) },
         { prefix: BATCH_INBOX_PREFIX, expiration: Duration.days(30) },
-        { prefix: 'results/', expiration: Duration.days(30) },
+        { prefix: BATCH_RESULTS_PREFIX, expiration: Duration.days(30) },
       ],
     });
 
@@ -176,7 +177,7 @@ export class StatefulStack extends Stack {
     });
     new CfnOutput(this, 'BatchBucketName', {
       value: this.batchBucket.bucketName,
-      description: 'Operators may drop batch files under inbox/{userId}/{modelId}/',
+      description: `Operators may drop batch files under ${BATCH_INBOX_PREFIX}{userId}/{modelId}/`,
     });
   }
 }

@@ -27,6 +27,12 @@ import {
   type ResourceGrant,
 } from '../shared/api/functions.ts';
 import { DEFAULT_ROUTE_FUNCTION, type RouteKey, routeKey, routes } from '../shared/api/routes.ts';
+import {
+  BATCH_INBOX_PREFIX,
+  BATCH_RESULTS_PREFIX,
+  MODEL_UPLOAD_PREFIX,
+} from '../shared/domain/object-keys.ts';
+import { SERVICE_NAME } from '../shared/observability/metric-names.ts';
 import { Observability } from './observability.ts';
 import { FUNCTION_RUNTIME, onnxRuntimeLayer } from './onnx-runtime-layer.ts';
 import { REPO_ROOT } from './paths.ts';
@@ -35,9 +41,6 @@ import type { StatefulStack } from './stateful-stack.ts';
 
 /** x86_64, because the onnxruntime layer ships onnxruntime-node's linux/x64 binaries. */
 export const FUNCTION_ARCHITECTURE = lambda.Architecture.X86_64;
-
-/** The service name in every log line and metric; the same default as `shared/config.ts`. */
-const SERVICE_NAME = 'credit-predictions';
 
 /** Steady-state requests per second and burst for the whole stage, before API Gateway answers 429. */
 export const API_THROTTLE = { rateLimit: 100, burstLimit: 200 };
@@ -505,6 +508,7 @@ export function grant(
     );
     objectKeys(bucket, contents);
   };
+  const batchBucketContents = `${BATCH_INBOX_PREFIX}..., ${BATCH_RESULTS_PREFIX}...`;
   const objectKeys = (bucket: StatefulStack['modelsBucket'], contents: string) =>
     wildcard(
       `Resource::${nagReference(fn, bucket, bucket.bucketArn)}/*`,
@@ -526,23 +530,23 @@ export function grant(
     case 'models-bucket:read':
       resources.modelsBucket.grantRead(fn);
       fn.addEnvironment('MODELS_BUCKET', resources.modelsBucket.bucketName);
-      bucketRead(resources.modelsBucket, 'uploads/...');
+      bucketRead(resources.modelsBucket, `${MODEL_UPLOAD_PREFIX}...`);
       return;
     case 'models-bucket:write':
       resources.modelsBucket.grantPut(fn);
       fn.addEnvironment('MODELS_BUCKET', resources.modelsBucket.bucketName);
-      objectKeys(resources.modelsBucket, 'uploads/...');
+      objectKeys(resources.modelsBucket, `${MODEL_UPLOAD_PREFIX}...`);
       abortMultipartUploads(wildcard);
       return;
     case 'batch-bucket:read':
       resources.batchBucket.grantRead(fn);
       fn.addEnvironment('BATCH_BUCKET', resources.batchBucket.bucketName);
-      bucketRead(resources.batchBucket, 'inbox/..., results/...');
+      bucketRead(resources.batchBucket, batchBucketContents);
       return;
     case 'batch-bucket:write':
       resources.batchBucket.grantPut(fn);
       fn.addEnvironment('BATCH_BUCKET', resources.batchBucket.bucketName);
-      objectKeys(resources.batchBucket, 'inbox/..., results/...');
+      objectKeys(resources.batchBucket, batchBucketContents);
       abortMultipartUploads(wildcard);
       return;
     case 'batch-queue:send':

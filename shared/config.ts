@@ -4,6 +4,8 @@
  */
 import { z } from 'zod';
 import { ConfigError } from './domain/errors.ts';
+import { SERVICE_NAME } from './observability/metric-names.ts';
+import { type Stage, stageDefaults, stages } from './stages.ts';
 
 const booleanFlag = z
   .enum(['true', 'false', '1', '0'])
@@ -19,8 +21,8 @@ const commaList = z.string().transform((value) =>
 const optionalName = z.string().min(1).optional();
 
 const envSchema = z.object({
-  STAGE: z.enum(['dev', 'prod']).default('dev'),
-  SERVICE_NAME: z.string().min(1).default('credit-predictions'),
+  STAGE: z.enum(stages).default('dev'),
+  SERVICE_NAME: z.string().min(1).default(SERVICE_NAME),
   LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
   AWS_REGION: z.string().min(1).default('us-east-1'),
   /**
@@ -84,8 +86,8 @@ const envSchema = z.object({
     .default(512 * 1024 * 1024),
   BATCH_RESERVE_MS: z.coerce.number().int().min(0).default(120_000),
   BATCH_MAX_RUN_MS: z.coerce.number().int().min(0).default(0),
-  /** The batch queue's maxReceiveCount: on the last receive a failing batch is marked failed. */
-  BATCH_MAX_RECEIVES: z.coerce.number().int().min(1).default(3),
+  /** The queues' maxReceiveCount (the stage's unless set): on the last receive a failing batch is marked failed. */
+  BATCH_MAX_RECEIVES: z.coerce.number().int().min(1).optional(),
   PRESIGNED_URL_TTL_SECONDS: z.coerce
     .number()
     .int()
@@ -93,8 +95,6 @@ const envSchema = z.object({
     .max(7 * 86_400)
     .default(900),
 });
-
-export type Stage = 'dev' | 'prod';
 
 export interface Config {
   stage: Stage;
@@ -153,16 +153,6 @@ export interface Config {
   };
 }
 
-/** Safe defaults per stage: production keeps money conservative unless told otherwise. */
-const stageDefaults: Record<Stage, { selfServiceTopUps: boolean; signupBonus: number; cors: string[] }> = {
-  dev: {
-    selfServiceTopUps: true,
-    signupBonus: 100,
-    cors: ['http://localhost:3000', 'http://localhost:5173'],
-  },
-  prod: { selfServiceTopUps: false, signupBonus: 0, cors: [] },
-};
-
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
@@ -190,7 +180,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       batchQueueUrl: e.BATCH_QUEUE_URL,
       notificationQueueUrl: e.NOTIFICATION_QUEUE_URL,
     },
-    corsAllowedOrigins: e.CORS_ALLOWED_ORIGINS ?? defaults.cors,
+    corsAllowedOrigins: e.CORS_ALLOWED_ORIGINS ?? defaults.corsOrigins,
     maxBodyBytes: e.MAX_BODY_BYTES,
     selfServiceTopUps: e.SELF_SERVICE_TOP_UPS ?? defaults.selfServiceTopUps,
     signupBonus: e.SIGNUP_BONUS ?? defaults.signupBonus,
@@ -212,7 +202,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxBytes: e.MAX_BATCH_BYTES,
       reserveMs: e.BATCH_RESERVE_MS,
       maxRunMs: e.BATCH_MAX_RUN_MS,
-      maxReceives: e.BATCH_MAX_RECEIVES,
+      maxReceives: e.BATCH_MAX_RECEIVES ?? defaults.maxReceiveCount,
     },
     presignedUrlTtlSeconds: e.PRESIGNED_URL_TTL_SECONDS,
     auth: {

@@ -7,6 +7,7 @@ import { services } from '#shared/app/services.ts';
 import { batchOfWork } from '#shared/batches/worker.ts';
 import { BatchQueueMessage } from '#shared/domain/queue-messages.ts';
 import { logger } from '#shared/observability/logger.ts';
+import { metricNames } from '#shared/observability/metric-names.ts';
 import { MetricUnit, metrics } from '#shared/observability/metrics.ts';
 import { sqsWorker } from '#shared/workers/sqs-worker.ts';
 
@@ -19,7 +20,7 @@ export const handler = sqsWorker({
       owner: messageId,
       remainingMs: () => context.getRemainingTimeInMillis(),
     });
-    if (rows > 0) metrics.addMetric('BatchRows', MetricUnit.Count, rows);
+    if (rows > 0) metrics.addMetric(metricNames.batchRows, MetricUnit.Count, rows);
   },
   onLastReceive: async (work, error) => {
     if (await services().batchWorker.giveUp(work, error))

@@ -5,6 +5,7 @@ import { toCsv } from '#shared/domain/usage.ts';
 import { csvResponse, wantsCsv } from '#shared/http/csv.ts';
 import { httpFunction } from '#shared/http/http-function.ts';
 import { json } from '#shared/http/responses.ts';
+import { metricNames } from '#shared/observability/metric-names.ts';
 import { MetricUnit, metrics } from '#shared/observability/metrics.ts';
 
 const predictionColumns = [
@@ -33,12 +34,17 @@ export const handler = httpFunction(
           body,
           headers['idempotency-key'],
         );
-        metrics.addMetric('Predictions', MetricUnit.Count, result.rows);
-        metrics.addMetric('CreditsCharged', MetricUnit.Count, result.cost);
-        metrics.addMetric('PredictionLatency', MetricUnit.Milliseconds, performance.now() - started);
+        metrics.addMetric(metricNames.predictions, MetricUnit.Count, result.rows);
+        metrics.addMetric(metricNames.creditsCharged, MetricUnit.Count, result.cost);
+        metrics.addMetric(
+          metricNames.predictionLatency,
+          MetricUnit.Milliseconds,
+          performance.now() - started,
+        );
         return json(201, result, { Location: `/v1/predictions/${result.id}` });
       } catch (error) {
-        if (error instanceof ModelError) metrics.addMetric('PredictionFailures', MetricUnit.Count, 1);
+        if (error instanceof ModelError)
+          metrics.addMetric(metricNames.predictionFailures, MetricUnit.Count, 1);
         throw error;
       }
     },

@@ -5,6 +5,7 @@ import middy from '@middy/core';
 import { services } from '#shared/app/services.ts';
 import { reconcileChangedAccounts } from '#shared/credits/reconciler.ts';
 import { logger } from '#shared/observability/logger.ts';
+import { metricNames } from '#shared/observability/metric-names.ts';
 import { MetricUnit, metrics } from '#shared/observability/metrics.ts';
 
 export const handler = middy()
@@ -12,8 +13,8 @@ export const handler = middy()
   .use(logMetrics(metrics))
   .handler(async () => {
     const result = await reconcileChangedAccounts(services().reconcilerStore);
-    metrics.addMetric('AccountsReconciled', MetricUnit.Count, result.checked);
-    metrics.addMetric('ReconciliationMismatches', MetricUnit.Count, result.mismatches.length);
+    metrics.addMetric(metricNames.accountsReconciled, MetricUnit.Count, result.checked);
+    metrics.addMetric(metricNames.reconciliationMismatches, MetricUnit.Count, result.mismatches.length);
     for (const mismatch of result.mismatches) logger.error('ledger does not reconcile', { mismatch });
     logger.info('reconciliation finished', {
       since: result.since,

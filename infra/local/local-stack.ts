@@ -100,7 +100,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...options.environment,
     };
     Object.assign(process.env, functionEnvironment);
-    reloadConfig();
+    const settings = reloadConfig();
     runtime = startLambdaRuntime({
       bundles,
       environment: { ...process.env },
@@ -110,9 +110,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     gateway = await startGateway({
       port: options.port,
       runtime,
-      corsOrigins: (process.env.CORS_ALLOWED_ORIGINS ?? 'http://localhost:3000,http://localhost:5173').split(
-        ',',
-      ),
+      // The functions' own setting (CORS_ALLOWED_ORIGINS, or the stage's default origins).
+      corsOrigins: settings.corsAllowedOrigins,
       ...(options.onRequest ? { onRequest: options.onRequest } : {}),
       ...(options.staticFiles ? { staticFiles: options.staticFiles } : {}),
     });

@@ -3,9 +3,10 @@
  * link to its results, list them. The worker side (running the file) is shared/batches/worker.ts.
  */
 import { ulid } from 'ulid';
-import { type Batch, type BatchFormat, batchContentTypes, inboxKey, newBatch } from '../domain/batches.ts';
+import { type Batch, type BatchFormat, batchContentTypes, newBatch } from '../domain/batches.ts';
 import { NotFoundError, ValidationError } from '../domain/errors.ts';
 import type { Model } from '../domain/models.ts';
+import { inboxKey } from '../domain/object-keys.ts';
 import {
   checkDeclaredSize,
   type DeclaredFile,

@@ -16,16 +16,14 @@ import {
   emptyCheckpoint,
   formatResult,
   newBatch,
-  parseInboxKey,
   type RowResult,
-  resultsKey,
-  segmentKey,
   settleChunk,
 } from '../domain/batches.ts';
 import { utcDay } from '../domain/credits.ts';
 import { InsufficientCreditsError } from '../domain/errors.ts';
 import { ChangeAlreadySettledError, replayOrConflict } from '../domain/idempotency.ts';
 import type { Model } from '../domain/models.ts';
+import { parseInboxKey, resultsKey, segmentKey } from '../domain/object-keys.ts';
 import type { BatchWork } from '../domain/queue-messages.ts';
 import {
   csvRowToInputs,

@@ -92,33 +92,6 @@ export const emptyCheckpoint = (): BatchCheckpoint => ({
   creditsExhausted: false,
 });
 
-export function inboxKey(userId: string, modelId: string, batchId: string, format: BatchFormat): string {
-  return `inbox/${userId}/${modelId}/${batchId}.${format}`;
-}
-
-export function resultsKey(userId: string, batchId: string, format: BatchFormat): string {
-  return `results/${userId}/${batchId}.${format}`;
-}
-
-export function segmentKey(userId: string, batchId: string, segment: number): string {
-  return `results/${userId}/${batchId}.parts/${String(segment).padStart(6, '0')}`;
-}
-
-export interface InboxObject {
-  userId: string;
-  modelRef: string;
-  fileName: string;
-  format: BatchFormat;
-}
-
-/** Reads `inbox/{userId}/{modelId}/{file}.{csv|jsonl}`; undefined for anything else. */
-export function parseInboxKey(key: string): InboxObject | undefined {
-  const match = /^inbox\/([^/]+)\/([^/]+)\/([^/]+)\.(csv|jsonl)$/i.exec(key);
-  if (!match) return undefined;
-  const [, userId = '', modelRef = '', fileName = '', extension = ''] = match;
-  return { userId, modelRef, fileName, format: extension.toLowerCase() as BatchFormat };
-}
-
 /** One line of the results: the row's outputs, or why it has none. */
 export type RowResult =
   | { row: number; outputs: Record<string, unknown> }

@@ -11,6 +11,7 @@ import {
   signatureProblem,
   type TensorSpec,
 } from '../domain/models.ts';
+import { modelIdOfUpload, modelUploadKey } from '../domain/object-keys.ts';
 import {
   checkDeclaredSize,
   type DeclaredFile,
@@ -20,7 +21,6 @@ import {
 import type { Principal } from '../domain/users.ts';
 import type { InspectedModel, ModelFiles, ModelRepository, ModelRuntime } from './ports.ts';
 
-export const MODEL_UPLOAD_PREFIX = 'uploads/';
 const MODEL_CONTENT_TYPE = 'application/octet-stream';
 
 export interface ModelServiceSettings {
@@ -34,12 +34,6 @@ export interface ModelPage {
 
 function toSpecs(values: InspectedModel['inputs']): TensorSpec[] {
   return values.map((v) => ({ name: v.name, type: v.type ?? 'unknown', shape: v.shape ?? [] }));
-}
-
-/** The model version id named by an uploaded file's key, `uploads/{modelId}.onnx`. */
-export function modelIdOfUpload(key: string): string | undefined {
-  const match = /^uploads\/(mdl_[A-Za-z0-9]+)\.onnx$/.exec(key);
-  return match?.[1];
 }
 
 export class ModelService {
@@ -77,7 +71,7 @@ export class ModelService {
       status: 'pending_upload',
       inputs: [],
       outputs: [],
-      s3Key: `${MODEL_UPLOAD_PREFIX}${id}.onnx`,
+      s3Key: modelUploadKey(id),
       createdAt: at,
       updatedAt: at,
     };

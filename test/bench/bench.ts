@@ -24,7 +24,7 @@ import { type Emulator, repositoryRoot, startEmulator } from '../../infra/local/
 import type { InvocationRecord } from '../../infra/local/lambda-runtime.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
 import { loadModel, type ModelRunner } from '../../shared/adapters/onnx-runtime.ts';
-import { inboxKey } from '../../shared/domain/batches.ts';
+import { inboxKey } from '../../shared/domain/object-keys.ts';
 import { signIn, signUp } from '../support/api.ts';
 import { AwsCallCounter, type CallCounts, describeCounts, subtractCounts, totalOf } from './aws-calls.ts';
 import { barePipeline, type PipelineRun, rawModelRows } from './batch-pipelines.ts';

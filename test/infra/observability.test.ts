@@ -19,6 +19,7 @@ import {
 } from '../../infra/observability.ts';
 import { REPO_ROOT } from '../../infra/paths.ts';
 import { functionNames, functions } from '../../shared/api/functions.ts';
+import { metricNames } from '../../shared/observability/metric-names.ts';
 
 type Json = Record<string, any>;
 
@@ -342,9 +343,11 @@ describe('the alarms', () => {
       Threshold: 1,
       TreatMissingData: 'breaching',
     });
-    // The alarm watches a metric the reconciler writes on every run, whatever it finds.
+    // The alarm watches a metric the reconciler writes on every run, whatever it finds: both take
+    // its name from shared/observability/metric-names.ts.
+    expect(RECONCILER_HEARTBEAT_METRIC).toBe(metricNames.accountsReconciled);
     const handler = readFileSync(join(REPO_ROOT, functions.reconciler.entry), 'utf8');
-    expect(handler).toContain(`'${RECONCILER_HEARTBEAT_METRIC}'`);
+    expect(handler).toContain('addMetric(metricNames.accountsReconciled,');
   });
 
   it('fire on any reconciliation mismatch reported by the reconciler', () => {

@@ -4,7 +4,8 @@
  */
 import { ulid } from 'ulid';
 import { type Batch, type BatchFormat, batchContentTypes, newBatch } from '../domain/batches.ts';
-import { NotFoundError, ValidationError } from '../domain/errors.ts';
+import { batchCursor } from '../domain/cursors.ts';
+import { NotFoundError } from '../domain/errors.ts';
 import type { Model } from '../domain/models.ts';
 import { inboxKey } from '../domain/object-keys.ts';
 import {
@@ -23,16 +24,6 @@ export interface BatchSettings {
 
 export interface ModelFinder {
   findActive(reference: string): Promise<Model | undefined>;
-}
-
-function decodeBatchCursor(cursor: string): string {
-  const id = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!/^[0-9A-Za-z_]{10,64}$/.test(id)) {
-    throw new ValidationError('The cursor is not valid; use the nextCursor of a previous page.', [
-      { path: 'query.cursor', message: 'is not a cursor this API issued' },
-    ]);
-  }
-  return id;
 }
 
 export class BatchService {
@@ -84,8 +75,8 @@ export class BatchService {
   }
 
   async list(principal: Principal, query: { limit: number; cursor?: string | undefined }) {
-    const before = query.cursor ? decodeBatchCursor(query.cursor) : undefined;
+    const before = query.cursor ? batchCursor.decode(query.cursor) : undefined;
     const page = await this.batches.list(principal.userId, { limit: query.limit, before });
-    return { items: page.items, nextCursor: page.last ? Buffer.from(page.last).toString('base64url') : null };
+    return { items: page.items, nextCursor: page.last ? batchCursor.encode(page.last) : null };
   }
 }

@@ -16,6 +16,7 @@ import {
   reconcile,
   utcDay,
 } from '../domain/credits.ts';
+import { ledgerCursor } from '../domain/cursors.ts';
 import {
   ConflictError,
   ForbiddenError,
@@ -72,23 +73,6 @@ export const IDEMPOTENCY_TTL_SECONDS = 48 * 3600;
 export interface LedgerPage {
   items: LedgerEntry[];
   nextCursor: string | null;
-}
-
-export function encodeLedgerCursor(before: number): string {
-  return Buffer.from(JSON.stringify({ before })).toString('base64url');
-}
-
-export function decodeLedgerCursor(cursor: string): number {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { before?: unknown };
-    if (typeof parsed.before === 'number' && Number.isSafeInteger(parsed.before) && parsed.before > 0)
-      return parsed.before;
-  } catch {
-    // fall through to the validation error
-  }
-  throw new ValidationError('The cursor is not valid; use the nextCursor of a previous page.', [
-    { path: 'query.cursor', message: 'is not a cursor this API issued' },
-  ]);
 }
 
 export class CreditsService {
@@ -171,9 +155,9 @@ export class CreditsService {
     userId: string,
     query: { limit: number; cursor?: string | undefined; kind?: LedgerKind | undefined },
   ): Promise<LedgerPage> {
-    const before = query.cursor ? decodeLedgerCursor(query.cursor) : undefined;
+    const before = query.cursor ? ledgerCursor.decode(query.cursor) : undefined;
     const page = await this.ledger.listLedger(userId, { limit: query.limit, before, kind: query.kind });
-    return { items: page.items, nextCursor: page.nextBefore ? encodeLedgerCursor(page.nextBefore) : null };
+    return { items: page.items, nextCursor: page.nextBefore ? ledgerCursor.encode(page.nextBefore) : null };
   }
 
   /** Webhooks go out over HTTPS; plain HTTP is allowed only to this machine in local development. */

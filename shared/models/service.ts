@@ -2,7 +2,8 @@
 import { createHash } from 'node:crypto';
 import { ulid } from 'ulid';
 import type { AuditEntry } from '../domain/audit.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.ts';
+import { modelCursor } from '../domain/cursors.ts';
+import { ConflictError, NotFoundError } from '../domain/errors.ts';
 import {
   isModelId,
   MODEL_ID_PREFIX,
@@ -218,7 +219,7 @@ export class ModelService {
     // One more than the page is collected, so a cursor is given only when another page exists.
     const wanted = query.limit + 1;
     const items: Model[] = [];
-    let after = query.cursor ? decodeModelCursor(query.cursor) : undefined;
+    let after = query.cursor ? modelCursor.decode(query.cursor) : undefined;
     // Users see active versions only; keep reading until the page is full or the list ends.
     do {
       const page = await this.repository.list({ limit: wanted, after });
@@ -233,7 +234,7 @@ export class ModelService {
       items: pageItems,
       nextCursor:
         items.length > query.limit && last
-          ? encodeModelCursor(`${last.name}#${String(last.version).padStart(6, '0')}|${last.id}`)
+          ? modelCursor.encode(`${last.name}#${String(last.version).padStart(6, '0')}|${last.id}`)
           : null,
     };
   }
@@ -280,18 +281,4 @@ export class ModelService {
     );
     return updated;
   }
-}
-
-export function encodeModelCursor(position: string): string {
-  return Buffer.from(position).toString('base64url');
-}
-
-function decodeModelCursor(cursor: string): string {
-  const position = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!/^[a-z0-9-]+#\d{6}\|mdl_[A-Za-z0-9]+$/.test(position)) {
-    throw new ValidationError('The cursor is not valid; use the nextCursor of a previous page.', [
-      { path: 'query.cursor', message: 'is not a cursor this API issued' },
-    ]);
-  }
-  return position;
 }

@@ -7,6 +7,7 @@
 import { ulid } from 'ulid';
 import { fingerprint } from '../auth/secrets.ts';
 import { utcDay } from '../domain/credits.ts';
+import { predictionCursor } from '../domain/cursors.ts';
 import {
   ConflictError,
   IdempotencyConflictError,
@@ -18,7 +19,6 @@ import {
   PredictionAlreadyRefundedError,
   RateLimitedError,
   SpendCapReachedError,
-  ValidationError,
 } from '../domain/errors.ts';
 import {
   ChangeAlreadySettledError,
@@ -342,13 +342,13 @@ export class PredictionService {
     principal: Principal,
     query: { limit: number; cursor?: string | undefined; modelId?: string | undefined },
   ) {
-    const before = query.cursor ? decodePredictionCursor(query.cursor) : undefined;
+    const before = query.cursor ? predictionCursor.decode(query.cursor) : undefined;
     const page = await this.predictions.list(principal.userId, {
       limit: query.limit,
       before,
       model: query.modelId,
     });
-    return { items: page.items, nextCursor: page.last ? Buffer.from(page.last).toString('base64url') : null };
+    return { items: page.items, nextCursor: page.last ? predictionCursor.encode(page.last) : null };
   }
 
   /** The caller's whole history (capped), newest first, for a CSV export. */
@@ -426,14 +426,4 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new TimeoutError()), ms);
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
-
-function decodePredictionCursor(cursor: string): string {
-  const id = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!/^[0-9A-HJKMNP-TV-Z]{26}$/.test(id)) {
-    throw new ValidationError('The cursor is not valid; use the nextCursor of a previous page.', [
-      { path: 'query.cursor', message: 'is not a cursor this API issued' },
-    ]);
-  }
-  return id;
 }

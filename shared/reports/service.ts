@@ -1,6 +1,6 @@
 /** Reports: a user's usage, the service's statistics for admins, and the audit trail. */
 import type { AuditEntry } from '../domain/audit.ts';
-import { ValidationError } from '../domain/errors.ts';
+import { auditCursor } from '../domain/cursors.ts';
 import {
   addCounts,
   dayRange,
@@ -131,16 +131,8 @@ export class ReportsService {
   }
 
   async auditTrail(query: { limit: number; cursor?: string | undefined }) {
-    let before: string | undefined;
-    if (query.cursor) {
-      before = Buffer.from(query.cursor, 'base64url').toString('utf8');
-      if (!/^[0-9A-HJKMNP-TV-Z]{26}$/.test(before)) {
-        throw new ValidationError('The cursor is not valid; use the nextCursor of a previous page.', [
-          { path: 'query.cursor', message: 'is not a cursor this API issued' },
-        ]);
-      }
-    }
+    const before = query.cursor ? auditCursor.decode(query.cursor) : undefined;
     const page = await this.audit.list(query.limit, before);
-    return { items: page.items, nextCursor: page.last ? Buffer.from(page.last).toString('base64url') : null };
+    return { items: page.items, nextCursor: page.last ? auditCursor.encode(page.last) : null };
   }
 }

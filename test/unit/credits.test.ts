@@ -2,9 +2,7 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { DynamoAccountStore } from '../../shared/adapters/dynamo/accounts-store.ts';
-import { decodeLedgerCursor, encodeLedgerCursor } from '../../shared/credits/service.ts';
 import { type Account, creditAmount, MAX_TOP_UP, reconcile } from '../../shared/domain/credits.ts';
-import { ValidationError } from '../../shared/domain/errors.ts';
 
 // reconcile() reads only these fields of the account.
 const account = (balance: number, sequence: number) =>
@@ -117,41 +115,6 @@ describe('creditAmount', () => {
     expect(message(1.5)).toBe('must be a whole number of credits');
     expect(message(MAX_TOP_UP + 1)).toBe(`must be at most ${MAX_TOP_UP}`);
     expect(message('10')).toBe('must be a number of credits');
-  });
-});
-
-describe('ledger cursors', () => {
-  it.each([1, 7, 123_456, Number.MAX_SAFE_INTEGER])('round-trips %s', (before) => {
-    const cursor = encodeLedgerCursor(before);
-    expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
-    expect(decodeLedgerCursor(cursor)).toBe(before);
-  });
-
-  const b64 = (text: string) => Buffer.from(text).toString('base64url');
-
-  it.each([
-    ['garbage', 'not a cursor!'],
-    ['base64 of non-JSON', b64('hello')],
-    ['JSON null', b64('null')],
-    ['JSON without before', b64('{}')],
-    ['before as a string', b64('{"before":"5"}')],
-    ['before zero', b64('{"before":0}')],
-    ['before negative', b64('{"before":-3}')],
-    ['before fractional', b64('{"before":1.5}')],
-    ['before beyond 2^53', b64(`{"before":${2 ** 53 + 2}}`)],
-    ['empty', ''],
-  ])('rejects %s with a ValidationError', (_label, cursor) => {
-    let caught: unknown;
-    try {
-      decodeLedgerCursor(cursor);
-    } catch (error) {
-      caught = error;
-    }
-    expect(caught).toBeInstanceOf(ValidationError);
-    expect((caught as ValidationError).code).toBe('validation-failed');
-    expect((caught as ValidationError).errors).toEqual([
-      { path: 'query.cursor', message: expect.any(String) },
-    ]);
   });
 });
 

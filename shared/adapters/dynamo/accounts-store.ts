@@ -63,6 +63,15 @@ export interface ApplyOptions {
  */
 const MAX_ATTEMPTS = 1000;
 
+/**
+ * "Full jitter" backoff (a random wait up to an exponentially growing cap, as AWS's architecture
+ * blog recommends for contended writes): 0-10 ms after the first loss, capped at 160 ms.
+ */
+function backOff(attempt: number): Promise<void> {
+  const cap = Math.min(160, 10 * 2 ** Math.min(attempt, 4));
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * cap));
+}
+
 /** An account item as the state changes are planned from. */
 export function accountStateOf(userId: string, item: Record<string, unknown>): AccountState {
   const limits = (item.limits ?? {}) as Partial<AccountLimits>;
@@ -297,9 +306,7 @@ export class DynamoAccountStore {
         if (cancelled.conflict) {
           // Another transaction held one of the items (DynamoDB cancels rather than waits): back off
           // a little and try again from the account as it is now.
-          await new Promise((resolve) =>
-            setTimeout(resolve, 5 + Math.random() * 20 * Math.min(attempt + 1, 10)),
-          );
+          await backOff(attempt);
           state = await this.freshState(change.userId);
           fresh = true;
           continue;
@@ -307,10 +314,13 @@ export class DynamoAccountStore {
         const moved = failed(account);
         if (moved) {
           if (!moved.current) throw new NotFoundError(`There is no account for user ${change.userId}.`);
-          // Someone else changed the account first: start again from what it is now.
+          // Someone else changed the account first: start again from what it is now. Several
+          // containers losing to each other at once would retry in lockstep and lose again, so the
+          // loser waits a random while first (more after each loss).
           state = accountStateOf(change.userId, moved.current);
           this.known.set(change.userId, state);
           fresh = true;
+          await backOff(attempt);
           continue;
         }
         throw error;

@@ -7,194 +7,80 @@
  */
 import type { z } from 'zod';
 import type {
+  AccountSchema,
+  AdminStatsSchema,
+  ApiKeyCreatedSchema,
+  ApiKeySchema,
+  BalanceChangeResponseSchema,
   BatchSchema,
   CreateBatchBodySchema,
+  CreateBatchResponseSchema,
   CreateModelBodySchema,
+  CreateModelResponseSchema,
+  LedgerEntrySchema,
+  MeSchema,
   ModelSchema,
+  PatchModelBodySchema,
+  PredictionRecordSchema,
+  PredictionResultSchema,
+  ProblemSchema,
   TensorSpecSchema,
+  TokenPairSchema,
+  UploadSchema,
+  UsageCountsSchema,
+  UsageReportSchema,
+  UserSchema,
 } from '../../shared/api/schemas.ts';
 
-// ---- Types of the API's resources (the OpenAPI document's schemas) -------------------------------
+// ---- Types of the API's resources ----------------------------------------------------------------
+// Inferred from the zod schemas that validate and document the API (/openapi.json), so the client
+// cannot drift from the service. Types only: no server code reaches the browser bundle.
 
-export type Role = 'user' | 'admin';
+export type Me = z.output<typeof MeSchema>;
+export type User = z.output<typeof UserSchema>;
+export type Role = User['role'];
+export type TokenPair = z.output<typeof TokenPairSchema>;
 
-export interface Me {
-  id: string;
-  email: string;
-  role: Role;
-  balance: number;
-  createdAt: string;
-}
-
-export interface User {
-  id: string;
-  email: string;
-  role: Role;
-  createdAt: string;
-}
-
-export interface TokenPair {
-  accessToken: string;
-  tokenType: 'Bearer';
-  expiresIn: number;
-  refreshToken: string;
-}
-
+/** Every list endpoint's answer (the schemas' `pageOf`). */
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;
 }
 
-export interface Account {
-  balance: number;
-  updatedAt: string;
-  limits: { dailySpendCap: number | null; lowBalanceThreshold: number | null; webhookUrl: string | null };
-}
+export type Account = z.output<typeof AccountSchema>;
+export type LedgerEntry = z.output<typeof LedgerEntrySchema>;
+export type LedgerKind = LedgerEntry['kind'];
+export type BalanceChange = z.output<typeof BalanceChangeResponseSchema>;
+export type ApiKey = z.output<typeof ApiKeySchema>;
+export type ApiKeyCreated = z.output<typeof ApiKeyCreatedSchema>;
 
-export type LedgerKind = 'top_up' | 'grant' | 'charge' | 'refund';
-
-export interface LedgerEntry {
-  id: string;
-  kind: LedgerKind;
-  amount: number;
-  balanceAfter: number;
-  predictionId?: string;
-  batchId?: string;
-  reason?: string;
-  createdAt: string;
-}
-
-export interface BalanceChange {
-  transaction: LedgerEntry;
-  balance: number;
-}
-
-export interface ApiKey {
-  id: string;
-  name: string;
-  prefix: string;
-  createdAt: string;
-}
-
-export interface ApiKeyCreated extends ApiKey {
-  key: string;
-}
-
-// The wire types come from the zod schemas that validate and document the API (types only: no
-// server code reaches the browser bundle).
-export type TensorSpec = z.infer<typeof TensorSpecSchema>;
-export type Model = z.infer<typeof ModelSchema>;
+export type TensorSpec = z.output<typeof TensorSpecSchema>;
+export type Model = z.output<typeof ModelSchema>;
 export type ModelStatus = Model['status'];
+export type PresignedUpload = z.output<typeof UploadSchema>;
 
-export interface PresignedUpload {
-  url: string;
-  method: 'PUT';
-  headers: Record<string, string>;
-}
-
+/** A prediction's input tensor as nested arrays (the request schema takes any JSON per input). */
 export type Tensor = number | boolean | Tensor[];
 
-export interface PredictionResult {
-  id: string;
-  modelId: string;
-  modelVersion: number;
-  outputs: Record<string, unknown>;
-  rows: number;
-  cost: number;
-  balance: number;
-  createdAt: string;
-}
+export type PredictionResult = z.output<typeof PredictionResultSchema>;
+export type Prediction = z.output<typeof PredictionRecordSchema>;
 
-export interface Prediction {
-  id: string;
-  modelId: string;
-  modelName: string;
-  modelVersion: number;
-  status: 'succeeded' | 'failed';
-  rows: number;
-  cost: number;
-  outputs?: Record<string, unknown>;
-  error?: { code: string; message: string };
-  latencyMs: number;
-  createdAt: string;
-  refundedAt?: string;
-}
-
-export type BatchFormat = 'csv' | 'jsonl';
-export type Batch = z.infer<typeof BatchSchema>;
+export type Batch = z.output<typeof BatchSchema>;
+export type BatchFormat = Batch['format'];
 export type BatchStatus = Batch['status'];
 
-export interface UsageCounts {
-  predictions: number;
-  failed: number;
-  credits: number;
-}
-
-export interface UsageItem extends UsageCounts {
-  period?: string;
-  modelId?: string;
-  modelName?: string;
-}
-
-export interface Usage {
-  from?: string;
-  to?: string;
-  items: UsageItem[];
-  totals: UsageCounts;
-}
-
-export interface ModelStats extends UsageCounts {
-  modelId: string;
-  modelName?: string;
-  modelVersion?: number;
-  errorRate?: number;
-  p50LatencyMs?: number | null;
-  p95LatencyMs?: number | null;
-}
-
-export interface DayStats extends UsageCounts {
-  period: string;
-  creditsAdded?: number;
-  activeUsers?: number;
-}
-
-export interface UserStats extends UsageCounts {
-  userId: string;
-  email?: string | null;
-}
+export type UsageCounts = z.output<typeof UsageCountsSchema>;
+export type Usage = z.output<typeof UsageReportSchema>;
+export type UsageItem = Usage['items'][number];
 
 /** Service-wide statistics over a date range. */
-export interface AdminStats {
-  from?: string;
-  to?: string;
-  users: number;
-  activeUsers: number;
-  predictions: number;
-  failed: number;
-  creditsCharged: number;
-  creditsAdded: number;
-  errorRate: number;
-  byModel: ModelStats[];
-  byDay: DayStats[];
-  topUsers: UserStats[];
-}
+export type AdminStats = z.output<typeof AdminStatsSchema>;
 
 // ---- Errors ---------------------------------------------------------------------------------------
 
-export interface FieldProblem {
-  path: string;
-  message: string;
-}
-
 /** RFC 9457 problem details, as the API answers every error. */
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  errors?: FieldProblem[];
-  requestId?: string;
-}
+export type Problem = z.output<typeof ProblemSchema>;
+export type FieldProblem = NonNullable<Problem['errors']>[number];
 
 export class ApiError extends Error {
   override readonly name = 'ApiError';
@@ -502,8 +388,8 @@ export const api = {
   },
   model: (ref: string) => request<Model>('GET', `/v1/models/${enc(ref)}`),
   createModel: (body: z.input<typeof CreateModelBodySchema>) =>
-    request<{ model: Model; upload: PresignedUpload }>('POST', '/v1/models', { body }),
-  updateModel: (id: string, body: { price?: number; description?: string; status?: 'active' | 'retired' }) =>
+    request<z.output<typeof CreateModelResponseSchema>>('POST', '/v1/models', { body }),
+  updateModel: (id: string, body: z.input<typeof PatchModelBodySchema>) =>
     request<Model>('PATCH', `/v1/models/${enc(id)}`, { body }),
 
   predict: (modelRef: string, inputs: Record<string, Tensor>, key = idempotencyKey()) =>
@@ -515,13 +401,7 @@ export const api = {
     request<Page<Prediction>>('GET', '/v1/predictions', { query }),
 
   createBatch: (body: z.input<typeof CreateBatchBodySchema>) =>
-    request<{ id: string; status: BatchStatus; upload: PresignedUpload; batch: Batch }>(
-      'POST',
-      '/v1/batches',
-      {
-        body,
-      },
-    ),
+    request<z.output<typeof CreateBatchResponseSchema>>('POST', '/v1/batches', { body }),
   batch: (id: string) => request<Batch>('GET', `/v1/batches/${enc(id)}`),
   batches: (query: { limit?: number; cursor?: string | null } = {}) =>
     request<Page<Batch>>('GET', '/v1/batches', { query }),

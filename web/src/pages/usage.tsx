@@ -71,9 +71,7 @@ export function UsagePage() {
   const notAvailable = report.error?.status === 404;
   const data = report.data;
   const days = data ? perDay(data.byDay.items, range.from, range.to) : null;
-  const modelLabels = data
-    ? data.byModel.items.map((item) => modelLabel(item.modelId, data.models, item.modelName))
-    : [];
+  const modelLabels = data ? data.byModel.items.map((item) => modelLabel(item.modelId, data.models)) : [];
 
   return (
     <>

@@ -149,7 +149,6 @@ export class StatelessStack extends Stack {
       table: stateful.table,
       modelsBucket: stateful.modelsBucket,
       batchBucket: stateful.batchBucket,
-      modelQueue: stateful.modelQueue,
       batchQueue: stateful.batchQueue,
       notificationQueue: stateful.notificationQueue,
       signingKey: this.signingKey,
@@ -467,7 +466,6 @@ interface GrantableResources {
   table: StatefulStack['table'];
   modelsBucket: StatefulStack['modelsBucket'];
   batchBucket: StatefulStack['batchBucket'];
-  modelQueue: sqs.IQueue;
   batchQueue: sqs.IQueue;
   notificationQueue: sqs.IQueue;
   signingKey: secretsmanager.ISecret;
@@ -556,10 +554,6 @@ export function grant(
     case 'notification-queue:send':
       resources.notificationQueue.grantSendMessages(fn);
       fn.addEnvironment('NOTIFICATION_QUEUE_URL', resources.notificationQueue.queueUrl);
-      return;
-    case 'model-queue:send':
-      resources.modelQueue.grantSendMessages(fn);
-      fn.addEnvironment('MODEL_QUEUE_URL', resources.modelQueue.queueUrl);
       return;
     case 'signing-key:read':
       resources.signingKey.grantRead(fn);

@@ -269,7 +269,6 @@ export function resourceEnvironment(resources: LocalResources): Record<string, s
     TABLE_NAME: resources.tableName,
     MODELS_BUCKET: resources.modelsBucket,
     BATCH_BUCKET: resources.batchBucket,
-    MODEL_QUEUE_URL: resources.modelQueueUrl,
     BATCH_QUEUE_URL: resources.batchQueueUrl,
     NOTIFICATION_QUEUE_URL: resources.notificationQueueUrl,
   };

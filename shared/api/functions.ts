@@ -12,7 +12,6 @@ export type ResourceGrant =
   | 'batch-bucket:read'
   | 'batch-bucket:write'
   | 'batch-queue:send'
-  | 'model-queue:send'
   | 'notification-queue:send'
   | 'signing-key:read';
 
@@ -197,7 +196,7 @@ export const functions = {
     description: 'Checks balance = sum of ledger for accounts changed since the last run and emits a metric',
     memoryMb: 512,
     timeoutSeconds: 300,
-    grants: ['table:read', 'table:write', 'notification-queue:send'],
+    grants: ['table:read', 'table:write'],
     usesOnnxRuntime: false,
     reservedConcurrency: 1,
   },

@@ -223,9 +223,6 @@ export function services() {
     get reconcilerStore() {
       return reconcilerStore();
     },
-    get userRepository() {
-      return userRepository();
-    },
     get models() {
       return models();
     },

@@ -12,8 +12,6 @@ import {
   type BalanceChangeResult,
   type LedgerEntry,
   type LedgerKind,
-  type Reconciliation,
-  reconcile,
   utcDay,
 } from '../domain/credits.ts';
 import { ledgerCursor } from '../domain/cursors.ts';
@@ -178,11 +176,6 @@ export class CreditsService {
   async exportLedger(userId: string, kind: LedgerKind | undefined): Promise<LedgerEntry[]> {
     const entries = await this.ledger.allLedgerEntries(userId);
     return entries.filter((e) => !kind || e.kind === kind).reverse();
-  }
-
-  async reconcile(userId: string): Promise<Reconciliation> {
-    const account = await this.account(userId);
-    return reconcile(account, await this.ledger.allLedgerEntries(userId));
   }
 
   private async change(

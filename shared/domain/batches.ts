@@ -5,7 +5,6 @@
 import type { TensorSpec } from './models.ts';
 
 export type BatchFormat = 'csv' | 'jsonl';
-export const batchFormats: readonly BatchFormat[] = ['csv', 'jsonl'];
 export type BatchStatus = 'awaiting_upload' | 'queued' | 'running' | 'succeeded' | 'failed';
 export type RowErrorCode = 'invalid_input' | 'insufficient_credits' | 'model_error';
 

@@ -149,7 +149,6 @@ const grantVariables: Record<ResourceGrant, string> = {
   'batch-bucket:read': 'BATCH_BUCKET',
   'batch-bucket:write': 'BATCH_BUCKET',
   'batch-queue:send': 'BATCH_QUEUE_URL',
-  'model-queue:send': 'MODEL_QUEUE_URL',
   'notification-queue:send': 'NOTIFICATION_QUEUE_URL',
   'signing-key:read': 'SIGNING_KEY_SECRET_ARN',
 };
@@ -591,7 +590,6 @@ describe('the grant helper', () => {
     'batch-bucket:read': 's3:GetObject*',
     'batch-bucket:write': 's3:PutObject',
     'batch-queue:send': 'sqs:SendMessage',
-    'model-queue:send': 'sqs:SendMessage',
     'notification-queue:send': 'sqs:SendMessage',
     'signing-key:read': 'secretsmanager:GetSecretValue',
   };
@@ -610,12 +608,11 @@ describe('the grant helper', () => {
         code: lambda.Code.fromInline('export const handler = async () => {};'),
       });
       const signingKey = new secretsmanager.Secret(stack, 'SigningKey');
-      const { table, modelsBucket, batchBucket, modelQueue, batchQueue, notificationQueue } = stateful;
+      const { table, modelsBucket, batchBucket, batchQueue, notificationQueue } = stateful;
       grant(fn, resourceGrant, {
         table,
         modelsBucket,
         batchBucket,
-        modelQueue,
         batchQueue,
         notificationQueue,
         signingKey,

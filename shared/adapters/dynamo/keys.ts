@@ -70,10 +70,6 @@ export const keys = {
   predictionIndex: (predictionId: string) => ({ gsi1pk: `PRED#${predictionId}`, gsi1sk: 'PRED' }),
 } as const;
 
-export function sequenceOfLedgerKey(sk: string): number {
-  return Number(sk.slice(keys.ledgerPrefix.length));
-}
-
 /** Seconds since the epoch, as DynamoDB's TTL wants them. */
 export function epochSeconds(date: Date): number {
   return Math.floor(date.getTime() / 1000);

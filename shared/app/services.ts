@@ -8,18 +8,18 @@
 import { dynamoClient, s3Client, sqsClient } from '../adapters/aws-clients.ts';
 import { S3BatchFiles } from '../adapters/batch-files.ts';
 import { SqsContinuationQueue } from '../adapters/continuation-queue.ts';
-import { DynamoAccountStore } from '../adapters/dynamo/accounts-store.ts';
+import { DynamoAccountStore } from '../adapters/dynamo/account-store.ts';
 import { DynamoAuditStore } from '../adapters/dynamo/audit-store.ts';
-import { DynamoBatchRepository } from '../adapters/dynamo/batches-store.ts';
+import { DynamoBatchStore } from '../adapters/dynamo/batch-store.ts';
 import { DynamoIdempotencyStore } from '../adapters/dynamo/idempotency-store.ts';
 import { DynamoLedgerStore } from '../adapters/dynamo/ledger-store.ts';
-import { DynamoModelRepository } from '../adapters/dynamo/models-store.ts';
-import { DynamoNotificationStore } from '../adapters/dynamo/notifications-store.ts';
-import { DynamoPredictionRepository } from '../adapters/dynamo/predictions-store.ts';
+import { DynamoModelStore } from '../adapters/dynamo/model-store.ts';
+import { DynamoNotificationStore } from '../adapters/dynamo/notification-store.ts';
+import { DynamoPredictionStore } from '../adapters/dynamo/prediction-store.ts';
 import { DynamoReconcilerStore } from '../adapters/dynamo/reconciler-store.ts';
 import { DynamoTransactions } from '../adapters/dynamo/transactions.ts';
 import { DynamoUsageStore } from '../adapters/dynamo/usage-store.ts';
-import { DynamoUserRepository } from '../adapters/dynamo/users-store.ts';
+import { DynamoUserStore } from '../adapters/dynamo/user-store.ts';
 import { S3ModelFiles } from '../adapters/model-files.ts';
 import { OnnxModelRuntime } from '../adapters/model-runtime.ts';
 import { SqsNotificationQueue } from '../adapters/notification-queue.ts';
@@ -56,11 +56,11 @@ const usageStore = lazy(() => new DynamoUsageStore(dynamoClient(), table()));
 const transactions = lazy(() => new DynamoTransactions(dynamoClient()));
 const auditStore = lazy(() => new DynamoAuditStore(dynamoClient(), table()));
 const notificationStore = lazy(() => new DynamoNotificationStore(dynamoClient(), table()));
-const modelRepository = lazy(() => new DynamoModelRepository(dynamoClient(), table()));
+const modelStore = lazy(() => new DynamoModelStore(dynamoClient(), table()));
 
-const userRepository = lazy(
+const userStore = lazy(
   () =>
-    new DynamoUserRepository(dynamoClient(), table(), accountStore(), (bonus, createdAt) => [
+    new DynamoUserStore(dynamoClient(), table(), accountStore(), (bonus, createdAt) => [
       usageStore().userCreatedPart(),
       ...(bonus > 0 ? [usageStore().creditsAddedPart(createdAt.slice(0, 10), bonus)] : []),
     ]),
@@ -94,7 +94,7 @@ const modelRuntime = lazy(
 
 const users = lazy(() => {
   const settings = config();
-  return new UserService(userRepository(), signingKeys, {
+  return new UserService(userStore(), signingKeys, {
     scryptLog2N: settings.auth.scryptLog2N,
     signupBonus: settings.signupBonus,
     refreshTokenTtlSeconds: settings.auth.refreshTokenTtlSeconds,
@@ -109,7 +109,7 @@ const users = lazy(() => {
 
 const credits = lazy(
   () =>
-    new CreditsService(accountStore(), ledgerStore(), userRepository(), usageStore(), auditStore(), {
+    new CreditsService(accountStore(), ledgerStore(), userStore(), usageStore(), auditStore(), {
       selfServiceTopUps: config().selfServiceTopUps,
       allowHttpWebhooksOnLocalhost: config().stage === 'dev',
     }),
@@ -118,7 +118,7 @@ const credits = lazy(
 const models = lazy(
   () =>
     new ModelService(
-      modelRepository(),
+      modelStore(),
       modelFiles(),
       modelRuntime(),
       { maxModelBytes: config().models.maxModelBytes },
@@ -133,7 +133,7 @@ const predictions = lazy(() => {
     modelRuntime(),
     accountStore(),
     idempotencyStore(),
-    new DynamoPredictionRepository(dynamoClient(), table()),
+    new DynamoPredictionStore(dynamoClient(), table()),
     usageStore(),
     transactions(),
     followUps(),
@@ -149,12 +149,12 @@ const predictions = lazy(() => {
   );
 });
 
-const batchRepository = lazy(() => new DynamoBatchRepository(dynamoClient(), table()));
+const batchStore = lazy(() => new DynamoBatchStore(dynamoClient(), table()));
 const batchFiles = lazy(() => new S3BatchFiles(s3Client(), files(), requireResource('batchBucket')));
 
 const batches = lazy(
   () =>
-    new BatchService(batchRepository(), batchFiles(), models(), {
+    new BatchService(batchStore(), batchFiles(), models(), {
       maxBytes: config().batches.maxBytes,
       presignTtlSeconds: config().presignedUrlTtlSeconds,
     }),
@@ -163,7 +163,7 @@ const batches = lazy(
 const batchWorker = lazy(() => {
   const settings = config();
   return new BatchWorker(
-    batchRepository(),
+    batchStore(),
     batchFiles(),
     models(),
     modelRuntime(),
@@ -197,9 +197,9 @@ const reports = lazy(
     new ReportsService(
       usageStore(),
       {
-        userEmail: async (userId) => (await userRepository().findById(userId))?.email,
+        userEmail: async (userId) => (await userStore().findById(userId))?.email,
         modelName: async (modelId) => {
-          const model = await modelRepository().get(modelId);
+          const model = await modelStore().get(modelId);
           return model ? { name: model.name, version: model.version } : undefined;
         },
       },

@@ -38,7 +38,7 @@ export interface BatchProgress {
   cost: number;
 }
 
-export interface BatchRepository {
+export interface BatchStore {
   create(batch: Batch): Promise<boolean>;
   /**
    * Creates the batch of a file an operator dropped into the inbox, once per dropped object

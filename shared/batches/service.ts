@@ -15,7 +15,7 @@ import {
   uploadHeaders,
 } from '../domain/uploads.ts';
 import type { Principal } from '../domain/users.ts';
-import type { BatchFilesPort, BatchRepository } from './ports.ts';
+import type { BatchFilesPort, BatchStore } from './ports.ts';
 
 export interface BatchSettings {
   maxBytes: number;
@@ -28,7 +28,7 @@ export interface ModelFinder {
 
 export class BatchService {
   constructor(
-    private readonly batches: Pick<BatchRepository, 'create' | 'get' | 'list'>,
+    private readonly batches: Pick<BatchStore, 'create' | 'get' | 'list'>,
     private readonly files: Pick<BatchFilesPort, 'presignUpload' | 'presignDownload'>,
     private readonly models: ModelFinder,
     private readonly settings: BatchSettings,

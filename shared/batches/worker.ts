@@ -40,7 +40,7 @@ import type {
   TransactionPort,
   UsagePort,
 } from '../predictions/ports.ts';
-import type { BatchFilesPort, BatchProgress, BatchRepository, ContinuationQueue, RawRow } from './ports.ts';
+import type { BatchFilesPort, BatchProgress, BatchStore, ContinuationQueue, RawRow } from './ports.ts';
 import type { ModelFinder } from './service.ts';
 
 export interface BatchWorkerSettings {
@@ -88,7 +88,7 @@ function dropIdOf(key: string, eTag: string | undefined): string {
 
 export class BatchWorker {
   constructor(
-    private readonly batches: BatchRepository,
+    private readonly batches: BatchStore,
     private readonly files: BatchFilesPort,
     private readonly models: ModelFinder,
     private readonly runtime: ModelRuntime,

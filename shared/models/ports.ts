@@ -14,7 +14,7 @@ export type ModelUpdate = Partial<{
   updatedAt: string;
 }>;
 
-export interface ModelRepository {
+export interface ModelStore {
   nextVersion(name: string): Promise<number>;
   put(model: Model): Promise<void>;
   get(modelId: string): Promise<Model | undefined>;

@@ -20,7 +20,7 @@ import {
   uploadHeaders,
 } from '../domain/uploads.ts';
 import type { Principal } from '../domain/users.ts';
-import type { InspectedModel, ModelFiles, ModelRepository, ModelRuntime } from './ports.ts';
+import type { InspectedModel, ModelFiles, ModelRuntime, ModelStore } from './ports.ts';
 
 const MODEL_CONTENT_TYPE = 'application/octet-stream';
 
@@ -39,7 +39,7 @@ function toSpecs(values: InspectedModel['inputs']): TensorSpec[] {
 
 export class ModelService {
   constructor(
-    private readonly repository: ModelRepository,
+    private readonly store: ModelStore,
     private readonly files: ModelFiles,
     private readonly runtime: ModelRuntime,
     private readonly settings: ModelServiceSettings,
@@ -60,7 +60,7 @@ export class ModelService {
   ): Promise<{ model: Model; upload: PresignedUpload }> {
     const declared: DeclaredFile = { size: input.size, checksumSha256: input.checksumSha256 };
     checkDeclaredSize(declared, this.settings.maxModelBytes, 'models');
-    const version = await this.repository.nextVersion(input.name);
+    const version = await this.store.nextVersion(input.name);
     const id = `${MODEL_ID_PREFIX}${ulid()}`;
     const at = this.now().toISOString();
     const model: Model = {
@@ -76,7 +76,7 @@ export class ModelService {
       createdAt: at,
       updatedAt: at,
     };
-    await this.repository.put(model);
+    await this.store.put(model);
     await this.audit.record(
       this.audit.entry({
         actorId,
@@ -95,10 +95,10 @@ export class ModelService {
    */
   async validateUpload(key: string): Promise<Model | undefined> {
     const id = modelIdOfUpload(key);
-    const model = id ? await this.repository.get(id) : undefined;
+    const model = id ? await this.store.get(id) : undefined;
     if (model?.status !== 'pending_upload') return undefined;
     const invalid = (statusReason: string, extra: { sha256?: string; sizeBytes?: number } = {}) =>
-      this.repository.update(
+      this.store.update(
         model.id,
         { status: 'invalid', statusReason, updatedAt: this.now().toISOString(), ...extra },
         ['pending_upload'],
@@ -136,7 +136,7 @@ export class ModelService {
       })),
     );
     if (problem) return invalid(problem, { sha256, sizeBytes: size });
-    return this.repository.update(
+    return this.store.update(
       model.id,
       {
         status: 'active',
@@ -158,11 +158,11 @@ export class ModelService {
     price: number;
     bytes: Uint8Array;
   }): Promise<Model> {
-    const existing = await this.repository.versions(input.name);
+    const existing = await this.store.versions(input.name);
     const current = existing.find((m) => m.status === 'active');
     if (current) return current;
     const inspected = await this.runtime.inspect(input.bytes);
-    const version = await this.repository.nextVersion(input.name);
+    const version = await this.store.nextVersion(input.name);
     const id = `${MODEL_ID_PREFIX}${ulid()}`;
     const at = this.now().toISOString();
     const s3Key = `bundled/${input.name}/${version}/model.onnx`;
@@ -182,7 +182,7 @@ export class ModelService {
       createdAt: at,
       updatedAt: at,
     };
-    await this.repository.put(model);
+    await this.store.put(model);
     return model;
   }
 
@@ -191,9 +191,9 @@ export class ModelService {
     const seeAll = principal?.role === 'admin';
     let model: Model | undefined;
     if (isModelId(reference)) {
-      model = await this.repository.get(reference);
+      model = await this.store.get(reference);
     } else {
-      const versions = await this.repository.versions(reference);
+      const versions = await this.store.versions(reference);
       model = versions.find((m) => m.status === 'active') ?? (seeAll ? versions[0] : undefined);
     }
     if (!model || (!seeAll && model.status !== 'active')) {
@@ -205,10 +205,10 @@ export class ModelService {
   /** The newest active version for a name, or the version for an id, ignoring the caller's role. */
   async findActive(reference: string): Promise<Model | undefined> {
     if (isModelId(reference)) {
-      const model = await this.repository.get(reference);
+      const model = await this.store.get(reference);
       return model?.status === 'active' ? model : undefined;
     }
-    return (await this.repository.versions(reference)).find((m) => m.status === 'active');
+    return (await this.store.versions(reference)).find((m) => m.status === 'active');
   }
 
   async list(
@@ -222,7 +222,7 @@ export class ModelService {
     let after = query.cursor ? modelCursor.decode(query.cursor) : undefined;
     // Users see active versions only; keep reading until the page is full or the list ends.
     do {
-      const page = await this.repository.list({ limit: wanted, after });
+      const page = await this.store.list({ limit: wanted, after });
       for (const model of page.items) {
         if ((seeAll || model.status === 'active') && items.length < wanted) items.push(model);
       }
@@ -248,13 +248,13 @@ export class ModelService {
     },
     actorId: string,
   ) {
-    const current = await this.repository.get(modelId);
+    const current = await this.store.get(modelId);
     if (!current) throw new NotFoundError(`There is no model version ${modelId}.`);
     if (change.status && !['active', 'retired'].includes(current.status)) {
       throw new ConflictError(`A model that is ${current.status} cannot be made ${change.status}.`);
     }
     const allowed: ModelStatus[] | undefined = change.status ? ['active', 'retired'] : undefined;
-    const updated = await this.repository.update(
+    const updated = await this.store.update(
       modelId,
       {
         ...(change.price !== undefined ? { price: change.price } : {}),

@@ -7,7 +7,7 @@ import type { UsageDelta } from '../domain/usage.ts';
 
 export type { TransactionPart };
 
-export interface PredictionRepository {
+export interface PredictionStore {
   /** The write that records a prediction, to go in the charge's transaction. */
   recordPart(prediction: Prediction, retentionSeconds: number): TransactionPart;
   get(userId: string, predictionId: string): Promise<Prediction | undefined>;

@@ -40,7 +40,7 @@ import type {
   ChargePort,
   FollowUps,
   IdempotencyPort,
-  PredictionRepository,
+  PredictionStore,
   TransactionPort,
   UsagePort,
 } from './ports.ts';
@@ -71,7 +71,7 @@ export class PredictionService {
     private readonly runtime: ModelRuntime,
     private readonly credits: ChargePort,
     private readonly idempotency: IdempotencyPort,
-    private readonly predictions: PredictionRepository,
+    private readonly predictions: PredictionStore,
     private readonly usage: UsagePort,
     private readonly transactions: TransactionPort,
     private readonly followUps: FollowUps,

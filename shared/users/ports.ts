@@ -25,7 +25,7 @@ export interface ApiKeyRecord {
   createdAt: string;
 }
 
-export interface UserRepository {
+export interface UserStore {
   register(user: StoredUser, signupBonus: number): Promise<void>;
   findById(userId: string): Promise<StoredUser | undefined>;
   findByEmail(email: string): Promise<StoredUser | undefined>;

@@ -7,7 +7,7 @@ import { hashSecret, newSecret } from '../auth/secrets.ts';
 import type { SigningKeys } from '../auth/signing-keys.ts';
 import { ConflictError, NotFoundError, RateLimitedError, UnauthorizedError } from '../domain/errors.ts';
 import type { Principal, Role, User } from '../domain/users.ts';
-import type { ApiKeyRecord, UserRepository } from './ports.ts';
+import type { ApiKeyRecord, UserStore } from './ports.ts';
 
 export const API_KEY_PREFIX = 'cpk_';
 export const REFRESH_TOKEN_PREFIX = 'rt_';
@@ -32,7 +32,7 @@ const INVALID_REFRESH = 'The refresh token is not valid; sign in again.';
 
 export class UserService {
   constructor(
-    private readonly users: UserRepository,
+    private readonly users: UserStore,
     private readonly keys: () => Promise<SigningKeys>,
     private readonly settings: UserServiceSettings,
     private readonly now: () => Date = () => new Date(),

@@ -12,8 +12,8 @@ import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InvocationReport } from '../../infra/local/queue-pump.ts';
 import { S3BatchFiles } from '../../shared/adapters/batch-files.ts';
-import { DynamoAccountStore } from '../../shared/adapters/dynamo/accounts-store.ts';
-import { DynamoBatchRepository } from '../../shared/adapters/dynamo/batches-store.ts';
+import { DynamoAccountStore } from '../../shared/adapters/dynamo/account-store.ts';
+import { DynamoBatchStore } from '../../shared/adapters/dynamo/batch-store.ts';
 import { DynamoIdempotencyStore } from '../../shared/adapters/dynamo/idempotency-store.ts';
 import { DynamoTransactions } from '../../shared/adapters/dynamo/transactions.ts';
 import { DynamoUsageStore } from '../../shared/adapters/dynamo/usage-store.ts';
@@ -230,7 +230,7 @@ describe('a run that crashes halfway and is run again', () => {
     const { tableName, batchBucket, modelsBucket } = local.stack.resources;
     const files = new CrashingFiles(new S3BatchFiles(s3, new S3Files(s3), batchBucket));
     const queue = new RecordingQueue();
-    const repository = new DynamoBatchRepository(dynamo, tableName);
+    const repository = new DynamoBatchStore(dynamo, tableName);
     const service = new BatchWorker(
       repository,
       files,
@@ -269,7 +269,7 @@ describe('a run that crashes halfway and is run again', () => {
       { id: model.id, modelName: model.name, modelVersion: model.version, price: model.price },
       inputKey,
     );
-    await new DynamoBatchRepository(dynamo, local.stack.resources.tableName).create(batch);
+    await new DynamoBatchStore(dynamo, local.stack.resources.tableName).create(batch);
     return batch;
   }
 

@@ -10,7 +10,7 @@ import { ulid } from 'ulid';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { lambdaContext } from '../../infra/local/lambda-context.ts';
 import type { InvocationReport } from '../../infra/local/queue-pump.ts';
-import { DynamoBatchRepository } from '../../shared/adapters/dynamo/batches-store.ts';
+import { DynamoBatchStore } from '../../shared/adapters/dynamo/batch-store.ts';
 import { functions } from '../../shared/api/functions.ts';
 import { services } from '../../shared/app/services.ts';
 import type { Batch } from '../../shared/domain/batches.ts';
@@ -265,13 +265,13 @@ describe('partial batch failure reporting', () => {
       { id: model.id, modelName: model.name, modelVersion: model.version, price: model.price },
       inputKey,
     );
-    await new DynamoBatchRepository(ledger.client(), local.stack.resources.tableName).create(batch);
+    await new DynamoBatchStore(ledger.client(), local.stack.resources.tableName).create(batch);
     return batch;
   }
 
   it('two messages in one invocation: only the failing one is reported, the other one completes', async () => {
     const user = await newUser(local.url, admin.api, 20);
-    const repository = new DynamoBatchRepository(ledger.client(), local.stack.resources.tableName);
+    const repository = new DynamoBatchStore(ledger.client(), local.stack.resources.tableName);
     // A batch another run holds: its continuation cannot run now and must come back later.
     const busy = await createBatch(user.api, 'iris', 'csv');
     const held = await repository.acquire(user.id, busy.id, 'another-run', Date.now() + 600_000, Date.now());

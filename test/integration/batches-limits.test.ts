@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { InvocationReport } from '../../infra/local/queue-pump.ts';
-import { DynamoBatchRepository } from '../../shared/adapters/dynamo/batches-store.ts';
+import { DynamoBatchStore } from '../../shared/adapters/dynamo/batch-store.ts';
 import { type SignedInUser, signIn } from '../support/api.ts';
 import {
   awaitBatch,
@@ -189,7 +189,7 @@ describe('unknown models', () => {
     const invoked = nextInvocationFor(local.stack, 'batch-worker', key, 30_000);
     await aws.drop(key, toCsv(irisRows(3, 307)));
     expect((await invoked).failedMessageIds).toEqual([]);
-    const repository = new DynamoBatchRepository(ledger.client(), local.stack.resources.tableName);
+    const repository = new DynamoBatchStore(ledger.client(), local.stack.resources.tableName);
     const { items } = await repository.list(ghost, { limit: 10 });
     expect(items).toHaveLength(1);
     expect(items[0]).toMatchObject({

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
-import { DynamoAccountStore } from '../../shared/adapters/dynamo/accounts-store.ts';
+import { DynamoAccountStore } from '../../shared/adapters/dynamo/account-store.ts';
 import type { BalanceChange, BalanceChangeResult } from '../../shared/domain/credits.ts';
 import { useReconciler } from '../support/reconcile.ts';
 

@@ -9,9 +9,9 @@ import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoAccountStore } from '../../shared/adapters/dynamo/accounts-store.ts';
+import { DynamoAccountStore } from '../../shared/adapters/dynamo/account-store.ts';
 import { DynamoIdempotencyStore } from '../../shared/adapters/dynamo/idempotency-store.ts';
-import { DynamoPredictionRepository } from '../../shared/adapters/dynamo/predictions-store.ts';
+import { DynamoPredictionStore } from '../../shared/adapters/dynamo/prediction-store.ts';
 import { DynamoTransactions } from '../../shared/adapters/dynamo/transactions.ts';
 import { ConflictError, ModelPriceChangedError } from '../../shared/domain/errors.ts';
 import { ChangeAlreadySettledError, type IdempotencyRecord } from '../../shared/domain/idempotency.ts';
@@ -166,10 +166,10 @@ describe('the credits store', () => {
       requestHash: 'halfway',
     };
     // A price check on a model version that does not exist: its condition fails.
-    const failing = new DynamoPredictionRepository(
-      newClient(),
-      local.stack.resources.tableName,
-    ).priceCheckPart('mdl_nope', 1);
+    const failing = new DynamoPredictionStore(newClient(), local.stack.resources.tableName).priceCheckPart(
+      'mdl_nope',
+      1,
+    );
     const error = await store.apply(change, { with: [failing] }).then(
       () => undefined,
       (e: unknown) => e,

@@ -6,7 +6,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoAccountStore } from '../../shared/adapters/dynamo/accounts-store.ts';
+import { DynamoAccountStore } from '../../shared/adapters/dynamo/account-store.ts';
 import { type Api, type SignedInUser, signIn, signUp } from '../support/api.ts';
 import { ensureTestAdmin, TEST_ADMIN, useLocalStack } from '../support/local-stack.ts';
 import { expectProblem } from '../support/problems.ts';

@@ -1,7 +1,7 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { DynamoAccountStore } from '../../shared/adapters/dynamo/accounts-store.ts';
+import { DynamoAccountStore } from '../../shared/adapters/dynamo/account-store.ts';
 import { type Account, creditAmount, MAX_TOP_UP, reconcile } from '../../shared/domain/credits.ts';
 
 // reconcile() reads only these fields of the account.

@@ -8,7 +8,7 @@ import { type DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { DynamoIdempotencyStore } from '../../shared/adapters/dynamo/idempotency-store.ts';
-import { DynamoPredictionRepository } from '../../shared/adapters/dynamo/predictions-store.ts';
+import { DynamoPredictionStore } from '../../shared/adapters/dynamo/prediction-store.ts';
 import { cancellation, DynamoTransactions, part } from '../../shared/adapters/dynamo/transactions.ts';
 import { DynamoUsageStore } from '../../shared/adapters/dynamo/usage-store.ts';
 import {
@@ -44,7 +44,7 @@ function clientCancelling(reasons?: Reason[]) {
   return { client, sent };
 }
 
-const predictions = new DynamoPredictionRepository({} as DynamoDBDocumentClient, 'table');
+const predictions = new DynamoPredictionStore({} as DynamoDBDocumentClient, 'table');
 const usage = new DynamoUsageStore({} as DynamoDBDocumentClient, 'table');
 const prediction: Prediction = {
   id: '01JPREDICTION',

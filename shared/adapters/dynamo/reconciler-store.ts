@@ -7,7 +7,7 @@ import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk
 import type { ReconcilerPort } from '../../credits/reconciler.ts';
 import type { Account } from '../../domain/credits.ts';
 import type { LedgerEntry } from '../../domain/ledger.ts';
-import { accountStateOf } from './accounts-store.ts';
+import { accountStateOf } from './account-store.ts';
 import { keys } from './keys.ts';
 import type { DynamoLedgerStore } from './ledger-store.ts';
 import { queryAll } from './query.ts';

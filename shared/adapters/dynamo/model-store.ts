@@ -7,7 +7,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Model, ModelStatus } from '../../domain/models.ts';
-import type { ModelRepository, ModelUpdate } from '../../models/ports.ts';
+import type { ModelStore, ModelUpdate } from '../../models/ports.ts';
 import { isConditionalCheckFailed } from './errors.ts';
 import { keys } from './keys.ts';
 import { queryAll } from './query.ts';
@@ -35,7 +35,7 @@ function toModel(item: Record<string, unknown>): Model {
   return { inputs: [], outputs: [], ...model } as unknown as Model;
 }
 
-export class DynamoModelRepository implements ModelRepository {
+export class DynamoModelStore implements ModelStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,

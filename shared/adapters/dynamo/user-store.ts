@@ -10,15 +10,15 @@ import {
 import { ConflictError } from '../../domain/errors.ts';
 import type { TransactionPart } from '../../domain/transactions.ts';
 import type { User } from '../../domain/users.ts';
-import type { ApiKeyRecord, RefreshTokenRecord, StoredUser, UserRepository } from '../../users/ports.ts';
-import type { DynamoAccountStore } from './accounts-store.ts';
+import type { ApiKeyRecord, RefreshTokenRecord, StoredUser, UserStore } from '../../users/ports.ts';
+import type { DynamoAccountStore } from './account-store.ts';
 import { cancellationReasons } from './errors.ts';
 import { keys } from './keys.ts';
 import { cancellation, conditionError, part, transactItems } from './transactions.ts';
 
 const REGISTER_ATTEMPTS = 5;
 
-export class DynamoUserRepository implements UserRepository {
+export class DynamoUserStore implements UserStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,

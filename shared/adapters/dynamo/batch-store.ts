@@ -7,7 +7,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { BatchProgress, BatchRepository } from '../../batches/ports.ts';
+import type { BatchProgress, BatchStore } from '../../batches/ports.ts';
 import type { Batch, BatchCheckpoint } from '../../domain/batches.ts';
 import { cancellationReasons, isConditionalCheckFailed } from './errors.ts';
 import { keys } from './keys.ts';
@@ -48,7 +48,7 @@ function toBatch(item: Record<string, unknown>): Batch {
   return { rows: null, ...batch } as unknown as Batch;
 }
 
-export class DynamoBatchRepository implements BatchRepository {
+export class DynamoBatchStore implements BatchStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,

@@ -2,7 +2,7 @@
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { ModelPriceChangedError, PredictionAlreadyRefundedError } from '../../domain/errors.ts';
 import type { Prediction } from '../../domain/predictions.ts';
-import type { PredictionRepository } from '../../predictions/ports.ts';
+import type { PredictionStore } from '../../predictions/ports.ts';
 import { epochSeconds, keys } from './keys.ts';
 import { part } from './transactions.ts';
 
@@ -28,7 +28,7 @@ function toPrediction(item: Record<string, unknown>): Prediction {
   return prediction as unknown as Prediction;
 }
 
-export class DynamoPredictionRepository implements PredictionRepository {
+export class DynamoPredictionStore implements PredictionStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,

@@ -6,8 +6,8 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { DynamoAccountStore } from '../../shared/adapters/dynamo/accounts-store.ts';
-import { DynamoUserRepository } from '../../shared/adapters/dynamo/users-store.ts';
+import { DynamoAccountStore } from '../../shared/adapters/dynamo/account-store.ts';
+import { DynamoUserStore } from '../../shared/adapters/dynamo/user-store.ts';
 import { ConflictError } from '../../shared/domain/errors.ts';
 
 /** `TransactionConflict@2`: the conflict is on the third item of the transaction, not the email's. */
@@ -38,7 +38,7 @@ function scriptedClient(outcomes: Outcome[]) {
 }
 
 function repository(client: DynamoDBDocumentClient) {
-  return new DynamoUserRepository(client, 'table', new DynamoAccountStore(client, 'table'));
+  return new DynamoUserStore(client, 'table', new DynamoAccountStore(client, 'table'));
 }
 
 const user = {

@@ -11,6 +11,7 @@ import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -472,9 +473,27 @@ interface GrantableResources {
 }
 
 /**
+ * The table actions the code uses (shared/adapters/dynamo): a transaction needs, per part, the
+ * action of that part (PutItem, UpdateItem, DeleteItem, ConditionCheckItem); there is no IAM action
+ * for TransactWriteItems itself. Scan, BatchWriteItem and the stream actions are used by nothing.
+ */
+export const TABLE_ACTIONS = {
+  read: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
+  write: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
+  delete: ['dynamodb:DeleteItem'],
+} as const;
+
+/**
+ * The keys that the results grant may delete: the segments a results file is assembled from
+ * (`segmentKey` in shared/domain/object-keys.ts), never a results file.
+ */
+export const RESULT_SEGMENTS_PATTERN = `${BATCH_RESULTS_PREFIX}*.parts/*`;
+
+/**
  * Gives a function one grant of the function list: the IAM rights and, in the same place, the
- * environment variable that names the resource, so that the two cannot drift apart. The wildcards the
- * `grant*` methods produce are acknowledged here too, one cdk-nag finding at a time, with the reason.
+ * environment variable that names the resource, so that the two cannot drift apart. Each right is
+ * an action the code calls, on the key prefix it uses (shared/domain/object-keys.ts); the wildcards
+ * that remain are acknowledged here, one cdk-nag finding at a time, with the reason.
  */
 export function grant(
   fn: lambda.Function,
@@ -483,69 +502,83 @@ export function grant(
 ): void {
   const wildcard = (finding: string, reason: string) =>
     Validations.of(fn).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason });
-  const tableIndexes = () =>
+  const allow = (actions: readonly string[], arns: string[]) =>
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: [...actions], resources: arns }));
+
+  const { table, modelsBucket, batchBucket } = resources;
+  const tableAccess = (actions: readonly string[], indexes: boolean) => {
+    allow(actions, [table.tableArn]);
+    fn.addEnvironment('TABLE_NAME', table.tableName);
+    if (!indexes) return;
+    allow(['dynamodb:Query'], [`${table.tableArn}/index/*`]);
     wildcard(
-      `Resource::${nagReference(fn, resources.table, resources.table.tableArn)}/index/*`,
-      "Queries go through the table's global secondary indexes (gsi1, gsi2); index/* names the indexes of " +
-        'this one table, which grantReadData/grantReadWriteData add for every index the table has.',
+      `Resource::${nagReference(fn, table, table.tableArn)}/index/*`,
+      "Query on the table's global secondary indexes (gsi1, gsi2): index/* names the indexes of this one table, " +
+        'and Query is the only action allowed on them.',
     );
-  const bucketRead = (bucket: StatefulStack['modelsBucket'], contents: string) => {
-    wildcard(
-      'Action::s3:GetObject*',
-      'grantRead: GetObject and its read-only variants (GetObjectVersion, GetObjectTagging, ' +
-        'GetObjectAttributes...) on the granted bucket only; no write or delete action.',
-    );
-    wildcard(
-      'Action::s3:GetBucket*',
-      'grantRead bundles read-only bucket metadata (GetBucketLocation, GetBucketVersioning...) with object reads; ' +
-        'on the granted bucket only, and nothing in it can change the bucket.',
-    );
-    wildcard(
-      'Action::s3:List*',
-      'grantRead: listing the granted bucket (ListBucket also turns a missing key into 404 instead of 403).',
-    );
-    objectKeys(bucket, contents);
   };
-  const batchBucketContents = `${BATCH_INBOX_PREFIX}..., ${BATCH_RESULTS_PREFIX}...`;
-  const objectKeys = (bucket: StatefulStack['modelsBucket'], contents: string) =>
+  /** Actions on the objects under one key pattern of a bucket, acknowledged with what the keys are. */
+  const objects = (
+    bucket: StatefulStack['modelsBucket'],
+    pattern: string,
+    actions: readonly string[],
+    keys: string,
+  ) => {
+    allow(actions, [bucket.arnForObjects(pattern)]);
     wildcard(
-      `Resource::${nagReference(fn, bucket, bucket.bucketArn)}/*`,
-      `Object keys (${contents}) are made per user and per upload at run time, so they cannot be listed in ` +
-        'the policy; the wildcard covers the objects of this one bucket.',
+      `Resource::${nagReference(fn, bucket, bucket.bucketArn)}/${pattern}`,
+      `${keys}: their names are made per user and per upload at run time, so the policy names their ` +
+        `prefix (${pattern}) in this one bucket.`,
     );
+  };
+  // HeadObject of a missing key answers 404 only to a caller that may list the bucket (403 otherwise),
+  // and "the file is not there" is an answer the code gives.
+  const listing = (bucket: StatefulStack['modelsBucket']) => allow(['s3:ListBucket'], [bucket.bucketArn]);
 
   switch (resourceGrant) {
     case 'table:read':
-      resources.table.grantReadData(fn);
-      fn.addEnvironment('TABLE_NAME', resources.table.tableName);
-      tableIndexes();
+      tableAccess(TABLE_ACTIONS.read, true);
       return;
     case 'table:write':
-      resources.table.grantReadWriteData(fn);
-      fn.addEnvironment('TABLE_NAME', resources.table.tableName);
-      tableIndexes();
+      tableAccess(TABLE_ACTIONS.write, false);
+      return;
+    case 'table:delete':
+      tableAccess(TABLE_ACTIONS.delete, false);
       return;
     case 'models-bucket:read':
-      resources.modelsBucket.grantRead(fn);
-      fn.addEnvironment('MODELS_BUCKET', resources.modelsBucket.bucketName);
-      bucketRead(resources.modelsBucket, `${MODEL_UPLOAD_PREFIX}...`);
+      objects(modelsBucket, `${MODEL_UPLOAD_PREFIX}*`, ['s3:GetObject'], 'Model files');
+      listing(modelsBucket);
+      fn.addEnvironment('MODELS_BUCKET', modelsBucket.bucketName);
       return;
     case 'models-bucket:write':
-      resources.modelsBucket.grantPut(fn);
-      fn.addEnvironment('MODELS_BUCKET', resources.modelsBucket.bucketName);
-      objectKeys(resources.modelsBucket, `${MODEL_UPLOAD_PREFIX}...`);
-      abortMultipartUploads(wildcard);
+      // Presigned single-request PUTs: no multipart upload to abort.
+      objects(modelsBucket, `${MODEL_UPLOAD_PREFIX}*`, ['s3:PutObject'], 'Model files uploaded by admins');
+      fn.addEnvironment('MODELS_BUCKET', modelsBucket.bucketName);
       return;
-    case 'batch-bucket:read':
-      resources.batchBucket.grantRead(fn);
-      fn.addEnvironment('BATCH_BUCKET', resources.batchBucket.bucketName);
-      bucketRead(resources.batchBucket, batchBucketContents);
+    case 'batch-inbox:read':
+      objects(batchBucket, `${BATCH_INBOX_PREFIX}*`, ['s3:GetObject'], 'Batch files');
+      listing(batchBucket);
+      fn.addEnvironment('BATCH_BUCKET', batchBucket.bucketName);
       return;
-    case 'batch-bucket:write':
-      resources.batchBucket.grantPut(fn);
-      fn.addEnvironment('BATCH_BUCKET', resources.batchBucket.bucketName);
-      objectKeys(resources.batchBucket, batchBucketContents);
-      abortMultipartUploads(wildcard);
+    case 'batch-inbox:write':
+      objects(batchBucket, `${BATCH_INBOX_PREFIX}*`, ['s3:PutObject'], 'Batch files uploaded by users');
+      fn.addEnvironment('BATCH_BUCKET', batchBucket.bucketName);
+      return;
+    case 'batch-results:read':
+      objects(batchBucket, `${BATCH_RESULTS_PREFIX}*`, ['s3:GetObject'], 'Results files and their segments');
+      fn.addEnvironment('BATCH_BUCKET', batchBucket.bucketName);
+      return;
+    case 'batch-results:write':
+      // Segments and results are streamed in parts (lib-storage), and a failed upload is aborted.
+      objects(
+        batchBucket,
+        `${BATCH_RESULTS_PREFIX}*`,
+        ['s3:PutObject', 's3:AbortMultipartUpload'],
+        'Results files and their segments',
+      );
+      // DeleteObjects checks s3:DeleteObject for each key; only the assembled segments are deleted.
+      objects(batchBucket, RESULT_SEGMENTS_PATTERN, ['s3:DeleteObject'], 'The segments of results files');
+      fn.addEnvironment('BATCH_BUCKET', batchBucket.bucketName);
       return;
     case 'batch-queue:send':
       resources.batchQueue.grantSendMessages(fn);
@@ -553,6 +586,10 @@ export function grant(
       return;
     case 'notification-queue:send':
       resources.notificationQueue.grantSendMessages(fn);
+      fn.addEnvironment('NOTIFICATION_QUEUE_URL', resources.notificationQueue.queueUrl);
+      return;
+    case 'notification-queue:delay':
+      allow(['sqs:ChangeMessageVisibility'], [resources.notificationQueue.queueArn]);
       fn.addEnvironment('NOTIFICATION_QUEUE_URL', resources.notificationQueue.queueUrl);
       return;
     case 'signing-key:read':
@@ -574,14 +611,6 @@ export function grant(
 export function grantOriginVerify(fn: lambda.Function, secret: secretsmanager.ISecret): void {
   secret.grantRead(fn);
   fn.addEnvironment('ORIGIN_VERIFY_SECRET_ARN', secret.secretArn);
-}
-
-function abortMultipartUploads(wildcard: (finding: string, reason: string) => void) {
-  wildcard(
-    'Action::s3:Abort*',
-    'grantPut includes s3:AbortMultipartUpload, so that a large file written in parts (a model, a results ' +
-      "file) can be abandoned cleanly when the upload fails; it applies to the granted bucket's objects only.",
-  );
 }
 
 /**

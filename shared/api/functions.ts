@@ -3,16 +3,33 @@
  * the local runtime bundles the same entry points and runs them in containers of its own.
  */
 
-/** What a function may touch; the CDK helper turns each grant into IAM rights plus the env var naming it. */
+/**
+ * What a function may touch; the CDK helper (`grant` in infra/stateless-stack.ts) turns each grant
+ * into the IAM actions the code calls, on the key prefixes it uses, plus the env var naming the resource.
+ */
 export type ResourceGrant =
+  /** GetItem, BatchGetItem, Query (the table and its indexes). */
   | 'table:read'
+  /** PutItem, UpdateItem and ConditionCheckItem, alone or in a transaction. */
   | 'table:write'
+  /** DeleteItem: only sign-in throttle counters and API keys are ever deleted. */
+  | 'table:delete'
+  /** The model files (`uploads/`): read, and whether one exists (ListBucket turns a missing key into 404). */
   | 'models-bucket:read'
+  /** The model files (`uploads/`): PutObject, for presigned uploads. */
   | 'models-bucket:write'
-  | 'batch-bucket:read'
-  | 'batch-bucket:write'
+  /** The batch files (`inbox/`): read, and whether one exists. */
+  | 'batch-inbox:read'
+  /** The batch files (`inbox/`): PutObject, for presigned uploads. */
+  | 'batch-inbox:write'
+  /** The results files and their segments (`results/`): read, for assembly and presigned downloads. */
+  | 'batch-results:read'
+  /** The results (`results/`): PutObject, multipart included, and DeleteObject of assembled segments only. */
+  | 'batch-results:write'
   | 'batch-queue:send'
   | 'notification-queue:send'
+  /** ChangeMessageVisibility: a failed delivery pushes its next attempt back. */
+  | 'notification-queue:delay'
   | 'signing-key:read';
 
 interface FunctionBase {
@@ -79,7 +96,7 @@ export const functions = {
     description: 'Sign-up, sign-in, token refresh and revocation, API keys, the JWKS',
     memoryMb: 512,
     timeoutSeconds: 10,
-    grants: ['table:read', 'table:write', 'signing-key:read'],
+    grants: ['table:read', 'table:write', 'table:delete', 'signing-key:read'],
     usesOnnxRuntime: false,
     reservedConcurrency: 50,
   },
@@ -135,7 +152,8 @@ export const functions = {
     description: 'Batch creation with a presigned upload, progress and results links',
     memoryMb: 512,
     timeoutSeconds: 10,
-    grants: ['table:read', 'table:write', 'batch-bucket:read', 'batch-bucket:write', 'signing-key:read'],
+    // Presigned uploads into the inbox and presigned downloads of results.
+    grants: ['table:read', 'table:write', 'batch-inbox:write', 'batch-results:read', 'signing-key:read'],
     usesOnnxRuntime: false,
     reservedConcurrency: 30,
   },
@@ -166,8 +184,9 @@ export const functions = {
       'table:read',
       'table:write',
       'models-bucket:read',
-      'batch-bucket:read',
-      'batch-bucket:write',
+      'batch-inbox:read',
+      'batch-results:read',
+      'batch-results:write',
       'batch-queue:send',
       'notification-queue:send',
     ],
@@ -183,8 +202,7 @@ export const functions = {
     description: 'Delivers low-balance notifications to webhooks, signed as Standard Webhooks, with backoff',
     memoryMb: 256,
     timeoutSeconds: 30,
-    // The queue URL lets a failed delivery push its next attempt back (ChangeMessageVisibility).
-    grants: ['table:read', 'table:write', 'notification-queue:send'],
+    grants: ['table:read', 'table:write', 'notification-queue:delay'],
     usesOnnxRuntime: false,
     reservedConcurrency: 10,
     maxConcurrency: 10,

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type App, Validations } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../infra/app.ts';
 
 interface Violation {
@@ -24,6 +24,9 @@ interface ValidationReport {
     violations: { ruleName: string; severity: string; violatingConstructs: { constructPath: string }[] }[];
   }[];
 }
+
+// A synth takes seconds alone and far longer beside other test processes: give each test the time.
+vi.setConfig({ testTimeout: 180_000 });
 
 const outdirs: string[] = [];
 afterAll(() => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { type CfnElement, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../infra/app.ts';
 import {
   API_THROTTLED_METRIC,
@@ -22,6 +22,9 @@ import { functionNames, functions } from '../../shared/api/functions.ts';
 import { metricNames } from '../../shared/observability/metric-names.ts';
 
 type Json = Record<string, any>;
+
+// A synth takes seconds alone and far longer beside other test processes: give each test the time.
+vi.setConfig({ testTimeout: 180_000 });
 
 const outdirs: string[] = [];
 afterAll(() => {
@@ -49,6 +52,12 @@ function app(variant: 'default' | 'options') {
   }
   return built;
 }
+
+// The synths the tests share happen here, where a loaded machine gets the hook's longer timeout.
+beforeAll(() => {
+  app('default');
+  app('options');
+});
 
 function logicalId(construct: IConstruct): string {
   return Stack.of(construct).getLogicalId(construct.node.defaultChild as CfnElement);

@@ -10,7 +10,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { IConstruct } from 'constructs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../infra/app.ts';
 import { stageSettings } from '../../infra/stage.ts';
 import { StatefulStack } from '../../infra/stateful-stack.ts';
@@ -19,6 +19,7 @@ import {
   API_THROTTLE,
   grant,
   MINIMUM_UNRESERVED_CONCURRENCY,
+  RESULT_SEGMENTS_PATTERN,
   ROUTE_THROTTLES,
 } from '../../infra/stateless-stack.ts';
 import {
@@ -28,12 +29,24 @@ import {
   type ResourceGrant,
 } from '../../shared/api/functions.ts';
 import { DEFAULT_ROUTE_FUNCTION, routeKey, routes } from '../../shared/api/routes.ts';
+import {
+  BATCH_INBOX_PREFIX,
+  BATCH_RESULTS_PREFIX,
+  inboxKey,
+  MODEL_UPLOAD_PREFIX,
+  modelUploadKey,
+  resultsKey,
+  segmentKey,
+} from '../../shared/domain/object-keys.ts';
 
 type Stage = 'dev' | 'prod';
 type Json = Record<string, unknown>;
 
 /** A prod synth needs someone to receive its alarms. */
 const PROD_CONTEXT = { alarmEmail: 'ops@example.com' };
+
+// A synth takes seconds alone and far longer beside other test processes: give each test the time.
+vi.setConfig({ testTimeout: 180_000 });
 
 const outdirs: string[] = [];
 afterAll(() => {
@@ -63,6 +76,12 @@ function stageApp(stage: Stage) {
   }
   return app;
 }
+
+// The synths the tests share happen here, where a loaded machine gets the hook's longer timeout.
+beforeAll(() => {
+  stageApp('dev');
+  stageApp('prod');
+});
 
 function logicalId(construct: IConstruct): string {
   return Stack.of(construct).getLogicalId(construct.node.defaultChild as CfnElement);
@@ -144,14 +163,60 @@ function actionsOn(stage: Stage, name: FunctionName, resource: unknown): string[
 const grantVariables: Record<ResourceGrant, string> = {
   'table:read': 'TABLE_NAME',
   'table:write': 'TABLE_NAME',
+  'table:delete': 'TABLE_NAME',
   'models-bucket:read': 'MODELS_BUCKET',
   'models-bucket:write': 'MODELS_BUCKET',
-  'batch-bucket:read': 'BATCH_BUCKET',
-  'batch-bucket:write': 'BATCH_BUCKET',
+  'batch-inbox:read': 'BATCH_BUCKET',
+  'batch-inbox:write': 'BATCH_BUCKET',
+  'batch-results:read': 'BATCH_BUCKET',
+  'batch-results:write': 'BATCH_BUCKET',
   'batch-queue:send': 'BATCH_QUEUE_URL',
   'notification-queue:send': 'NOTIFICATION_QUEUE_URL',
+  'notification-queue:delay': 'NOTIFICATION_QUEUE_URL',
   'signing-key:read': 'SIGNING_KEY_SECRET_ARN',
 };
+
+/**
+ * Each right of a function's role as `<action> <resource>`, the resource named after the construct
+ * it is (`table`, `models-bucket/uploads/*`, `notification-queue`...), imports of the stateful stack
+ * followed to what it exports. Logs and X-Ray rights are left out.
+ */
+function rightsOf(stage: Stage, name: FunctionName): string[] {
+  const { stateful, stateless, statefulTemplate } = stageApp(stage);
+  const names = new Map<string, string>([
+    [logicalId(stateful.table), 'table'],
+    [logicalId(stateful.modelsBucket), 'models-bucket'],
+    [logicalId(stateful.batchBucket), 'batch-bucket'],
+    [logicalId(stateful.modelQueue), 'model-queue'],
+    [logicalId(stateful.batchQueue), 'batch-queue'],
+    [logicalId(stateful.notificationQueue), 'notification-queue'],
+    [logicalId(stateless.signingKey), 'signing-key'],
+    [logicalId(stateless.originVerifySecret), 'origin-verify'],
+  ]);
+  const named = (value: unknown): string => {
+    if (typeof value === 'string') return value;
+    const object = value as Record<string, unknown>;
+    if ('Fn::ImportValue' in object) return named(exportedValue(statefulTemplate, object));
+    if ('Fn::GetAtt' in object) {
+      const [id] = object['Fn::GetAtt'] as [string, string];
+      return names.get(id) ?? id;
+    }
+    if ('Ref' in object) return names.get(object.Ref as string) ?? (object.Ref as string);
+    if ('Fn::Join' in object) {
+      const [separator, parts] = object['Fn::Join'] as [string, unknown[]];
+      return parts.map(named).join(separator);
+    }
+    throw new Error(`Cannot name ${JSON.stringify(value)}.`);
+  };
+  return statementsOf(stage, name)
+    .filter((statement) => statement.Effect === 'Allow')
+    .flatMap((statement) =>
+      statement.Action.filter((action) => !/^(logs|xray):/.test(action)).flatMap((action) =>
+        statement.Resource.map((resource) => `${action} ${named(resource)}`),
+      ),
+    )
+    .sort();
+}
 const resourceVariables = new Set(Object.values(grantVariables));
 
 describe.each(['dev', 'prod'] as const)('the %s stateful stack', (stage) => {
@@ -441,13 +506,93 @@ describe.each(['dev', 'prod'] as const)('the %s stateless stack', (stage) => {
         'dynamodb:PutItem',
         'dynamodb:UpdateItem',
         'dynamodb:Query',
-        's3:GetObject*',
+        's3:GetObject',
         's3:PutObject',
         'sqs:SendMessage',
         'sqs:ReceiveMessage',
         'sqs:DeleteMessage',
       ]),
     );
+  });
+
+  it('grants each function the table actions the code calls: no Scan, BatchWriteItem or stream action, DeleteItem for auth only', () => {
+    const read = [
+      'dynamodb:BatchGetItem table',
+      'dynamodb:GetItem table',
+      'dynamodb:Query table',
+      'dynamodb:Query table/index/*',
+    ];
+    const write = [
+      'dynamodb:ConditionCheckItem table',
+      'dynamodb:PutItem table',
+      'dynamodb:UpdateItem table',
+    ];
+    const expected: Record<FunctionName, string[]> = {
+      public: [],
+      auth: [...read, ...write, 'dynamodb:DeleteItem table'],
+      account: [...read, ...write],
+      models: [...read, ...write],
+      predict: [...read, ...write],
+      reports: read,
+      batches: [...read, ...write],
+      'model-validator': [...read, ...write],
+      'batch-worker': [...read, ...write],
+      'webhook-dispatcher': [...read, ...write],
+      reconciler: [...read, ...write],
+    };
+    for (const name of functionNames) {
+      const table = rightsOf(stage, name).filter((right) => right.startsWith('dynamodb:'));
+      expect(table, name).toEqual([...expected[name]].sort());
+    }
+  });
+
+  it('grants S3 rights on the key prefixes the code uses, the batch worker included DeleteObject of the segments it assembled', () => {
+    const expected: Record<FunctionName, string[]> = {
+      public: [],
+      auth: [],
+      account: [],
+      reports: [],
+      'webhook-dispatcher': [],
+      reconciler: [],
+      // Presigned uploads of model files (single PUTs: nothing to abort).
+      models: ['s3:PutObject models-bucket/uploads/*'],
+      predict: ['s3:GetObject models-bucket/uploads/*', 's3:ListBucket models-bucket'],
+      'model-validator': ['s3:GetObject models-bucket/uploads/*', 's3:ListBucket models-bucket'],
+      // Presigned uploads into the inbox, presigned downloads of results.
+      batches: ['s3:GetObject batch-bucket/results/*', 's3:PutObject batch-bucket/inbox/*'],
+      'batch-worker': [
+        's3:AbortMultipartUpload batch-bucket/results/*',
+        's3:DeleteObject batch-bucket/results/*.parts/*',
+        's3:GetObject batch-bucket/inbox/*',
+        's3:GetObject batch-bucket/results/*',
+        's3:GetObject models-bucket/uploads/*',
+        's3:ListBucket batch-bucket',
+        's3:ListBucket models-bucket',
+        's3:PutObject batch-bucket/results/*',
+      ],
+    };
+    for (const name of functionNames) {
+      const objects = rightsOf(stage, name).filter((right) => right.startsWith('s3:'));
+      expect(objects, name).toEqual([...expected[name]].sort());
+    }
+  });
+
+  it('sends to the notification queue from predict and the batch worker only; the dispatcher only pushes its messages back', () => {
+    const onQueue = (name: FunctionName) =>
+      rightsOf(stage, name)
+        .filter((right) => right.endsWith(' notification-queue'))
+        .map((right) => right.split(' ')[0]);
+    for (const name of ['predict', 'batch-worker'] as const) {
+      expect(onQueue(name), name).toContain('sqs:SendMessage');
+    }
+    for (const name of functionNames.filter((n) => n !== 'predict' && n !== 'batch-worker')) {
+      expect(onQueue(name), name).not.toContain('sqs:SendMessage');
+    }
+    // The event source's consumer rights, and the visibility change the backoff makes with the queue URL.
+    expect(onQueue('webhook-dispatcher')).toContain('sqs:ChangeMessageVisibility');
+    expect(environmentOf(stage, 'webhook-dispatcher')).toHaveProperty('NOTIFICATION_QUEUE_URL');
+    expect(onQueue('reconciler')).toEqual([]);
+    expect(environmentOf(stage, 'reconciler')).not.toHaveProperty('NOTIFICATION_QUEUE_URL');
   });
 
   it('lets the functions that sign or verify tokens read the signing key secret, and no other', () => {
@@ -553,6 +698,27 @@ describe('capacity that one tenant cannot exhaust', () => {
   });
 });
 
+describe('the key patterns of the S3 grants', () => {
+  /** An IAM resource pattern (`*` any run of characters, `/` included) as a regular expression. */
+  const matches = (pattern: string, key: string) =>
+    new RegExp(
+      `^${pattern
+        .split('*')
+        .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}$`,
+    ).test(key);
+
+  it('cover the keys the service makes, and the segment pattern no results file', () => {
+    expect(matches(`${MODEL_UPLOAD_PREFIX}*`, modelUploadKey('mdl_01ABC'))).toBe(true);
+    expect(matches(`${BATCH_INBOX_PREFIX}*`, inboxKey('usr_1', 'mdl_1', 'bat_1', 'csv'))).toBe(true);
+    expect(matches(`${BATCH_RESULTS_PREFIX}*`, resultsKey('usr_1', 'bat_1', 'jsonl'))).toBe(true);
+    expect(matches(`${BATCH_RESULTS_PREFIX}*`, segmentKey('usr_1', 'bat_1', 3))).toBe(true);
+    expect(matches(RESULT_SEGMENTS_PATTERN, segmentKey('usr_1', 'bat_1', 3))).toBe(true);
+    expect(matches(RESULT_SEGMENTS_PATTERN, resultsKey('usr_1', 'bat_1', 'csv'))).toBe(false);
+    expect(matches(RESULT_SEGMENTS_PATTERN, inboxKey('usr_1', 'mdl_1', 'bat_1', 'csv'))).toBe(false);
+  });
+});
+
 describe('CORS on the API', () => {
   it('allows the local front-end origins in dev with the headers clients send and read', () => {
     stageApp('dev').statelessTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', {
@@ -585,12 +751,16 @@ describe('the grant helper', () => {
   const expectations: Record<ResourceGrant, string> = {
     'table:read': 'dynamodb:GetItem',
     'table:write': 'dynamodb:PutItem',
-    'models-bucket:read': 's3:GetObject*',
+    'table:delete': 'dynamodb:DeleteItem',
+    'models-bucket:read': 's3:GetObject',
     'models-bucket:write': 's3:PutObject',
-    'batch-bucket:read': 's3:GetObject*',
-    'batch-bucket:write': 's3:PutObject',
+    'batch-inbox:read': 's3:GetObject',
+    'batch-inbox:write': 's3:PutObject',
+    'batch-results:read': 's3:GetObject',
+    'batch-results:write': 's3:DeleteObject',
     'batch-queue:send': 'sqs:SendMessage',
     'notification-queue:send': 'sqs:SendMessage',
+    'notification-queue:delay': 'sqs:ChangeMessageVisibility',
     'signing-key:read': 'secretsmanager:GetSecretValue',
   };
 

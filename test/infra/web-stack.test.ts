@@ -12,7 +12,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../infra/app.ts';
 import { stageSettings } from '../../infra/stage.ts';
 import {
@@ -25,6 +25,9 @@ import {
 } from '../../infra/web-stack.ts';
 
 type Json = Record<string, any>;
+
+// A synth takes seconds alone and far longer beside other test processes: give each test the time.
+vi.setConfig({ testTimeout: 180_000 });
 
 const outdirs: string[] = [];
 afterAll(() => {
@@ -104,6 +107,12 @@ function apiOriginOf(template: Template): Json {
 const CERTIFICATE_ARN = 'arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-aaaa-bbbb-cccc-123456789abc';
 const WEB_ACL_ARN =
   'arn:aws:wafv2:us-east-1:123456789012:global/webacl/edge/0f1e2d3c-aaaa-bbbb-cccc-123456789abc';
+
+// The synths the tests share happen here, where a loaded machine gets the hook's longer timeout.
+beforeAll(() => {
+  webApp('dev');
+  webApp('prod');
+});
 
 function distributionConfig(template: Template): Json {
   const [distribution] = Object.values(template.findResources('AWS::CloudFront::Distribution')) as Json[];

@@ -99,6 +99,10 @@ export const functions = {
     grants: ['table:read', 'table:write', 'table:delete', 'signing-key:read'],
     usesOnnxRuntime: false,
     reservedConcurrency: 50,
+    // A scrypt hash at OWASP's cost takes 128 MiB and a core for a few hundred ms. On AWS each
+    // container has a CPU share of its own; locally they all share this machine's cores, where more
+    // containers than cores only make every hash (and so every invocation) slower.
+    maxLocalContainers: 4,
   },
   account: {
     kind: 'http',

@@ -53,7 +53,7 @@ export function buildApp({ context = {}, outdir }: AppOptions = {}) {
   const app = new App({ context: { ...cdkJsonContext(), ...context }, ...(outdir ? { outdir } : {}) });
   const stage = String(app.node.tryGetContext('stage') ?? 'dev');
   const corsOrigins = commaList(app.node.tryGetContext('corsOrigins'));
-  const tracing = String(app.node.tryGetContext('tracing') ?? 'false') === 'true';
+  const tracing = booleanFlag(app.node.tryGetContext('tracing'), 'tracing');
   const alarmEmail = app.node.tryGetContext('alarmEmail') as string | undefined;
   const reservedConcurrency = booleanFlag(
     app.node.tryGetContext('reservedConcurrency'),

@@ -85,12 +85,14 @@ export class Observability extends Construct {
     Validations.of(this.alarmTopic).acknowledge({
       id: 'AwsSolutions-SNS2',
       reason:
-        'Alarm notifications carry alarm names and states only, no customer data; the AWS-managed key would add cost without protecting anything secret.',
+        'CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed SNS key (its key policy cannot ' +
+        'be changed to let cloudwatch.amazonaws.com use it), and a customer-managed key would protect alarm names, ' +
+        'states and descriptions only: notifications carry no customer data.',
     });
     if (props.alarmEmail)
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     for (const fn of Object.values(props.functions)) {
-      // Active tracing (`-c tracing=true`) adds xray:PutTraceSegments and xray:PutTelemetryRecords to the
+      // Active tracing (prod, or `-c tracing=true`) adds xray:PutTraceSegments and xray:PutTelemetryRecords to the
       // role; X-Ray offers no resource-level permissions for them, so `*` is the only possible resource.
       const cfn = fn.node.defaultChild;
       const tracing =

@@ -13,7 +13,11 @@ export interface StageSettings extends StageDefaults {
   logRetentionDays: number;
   /** The functions' `LOG_LEVEL`: dev logs the detail needed to follow a request end to end. */
   logLevel: LogLevel;
-  /** X-Ray tracing of the functions (off unless asked for: `-c tracing=true`). */
+  /**
+   * X-Ray active tracing of the functions: on in prod, where a slow or failed request has to be
+   * followed across the functions and AWS calls afterwards; off in dev. `-c tracing=true|false`
+   * overrides either.
+   */
   tracing: boolean;
   /** Gets the alarm notifications (`-c alarmEmail=ops@example.com`). */
   alarmEmail?: string | undefined;
@@ -79,7 +83,7 @@ export function stageSettings(
     ...(overrides.reservedConcurrency !== undefined
       ? { reservedConcurrency: overrides.reservedConcurrency }
       : {}),
-    tracing: overrides.tracing ?? false,
+    tracing: overrides.tracing ?? stage === 'prod',
     alarmEmail: overrides.alarmEmail,
   };
 }

@@ -17,6 +17,17 @@ import {
 } from '../shared/domain/object-keys.ts';
 import type { StageSettings } from './stage.ts';
 
+/** How long a model file that was overwritten or deleted can still be restored. */
+export const MODEL_NONCURRENT_VERSION_DAYS = Duration.days(30);
+
+/**
+ * An uploaded model file that failed validation stays where it was uploaded (`uploads/{id}.onnx`),
+ * told apart from valid ones only by this tag, which the model validator is to put on it; the
+ * lifecycle then deletes it this long after its upload (its version then expires as a non-current one).
+ */
+export const INVALID_MODEL_UPLOAD_TAG = { key: 'model-status', value: 'invalid' } as const;
+export const INVALID_MODEL_UPLOAD_DAYS = Duration.days(30);
+
 export interface StatefulStackProps extends StackProps {
   settings: StageSettings;
 }
@@ -100,8 +111,19 @@ export class StatefulStack extends Stack {
     this.modelsBucket = new s3.Bucket(this, 'ModelsBucket', {
       ...bucketDefaults,
       serverAccessLogsPrefix: 'models/',
+      // Versioned, so that an overwritten or deleted model file can be restored for a while.
       versioned: true,
-      lifecycleRules: [{ abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+      lifecycleRules: [
+        { abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        { noncurrentVersionExpiration: MODEL_NONCURRENT_VERSION_DAYS },
+        // Once their non-current versions are gone, the delete markers left alone go too.
+        { expiredObjectDeleteMarker: true },
+        {
+          prefix: MODEL_UPLOAD_PREFIX,
+          tagFilters: { [INVALID_MODEL_UPLOAD_TAG.key]: INVALID_MODEL_UPLOAD_TAG.value },
+          expiration: INVALID_MODEL_UPLOAD_DAYS,
+        },
+      ],
     });
 
     this.batchBucket = new s3.Bucket(this, 'BatchBucket', {

@@ -484,6 +484,12 @@ export const TABLE_ACTIONS = {
 } as const;
 
 /**
+ * Where ModelService.registerBundled puts the demo models it registers from models/ (the local seed,
+ * infra/local/seed.ts, does): model runs read them like uploaded ones.
+ */
+export const BUNDLED_MODEL_PREFIX = 'bundled/';
+
+/**
  * The keys that the results grant may delete: the segments a results file is assembled from
  * (`segmentKey` in shared/domain/object-keys.ts), never a results file.
  */
@@ -527,8 +533,8 @@ export function grant(
     allow(actions, [bucket.arnForObjects(pattern)]);
     wildcard(
       `Resource::${nagReference(fn, bucket, bucket.bucketArn)}/${pattern}`,
-      `${keys}: their names are made per user and per upload at run time, so the policy names their ` +
-        `prefix (${pattern}) in this one bucket.`,
+      `${keys}: their names are made at run time (per user, upload or model version), so the policy names ` +
+        `their prefix (${pattern}) in this one bucket.`,
     );
   };
   // HeadObject of a missing key answers 404 only to a caller that may list the bucket (403 otherwise),
@@ -547,6 +553,7 @@ export function grant(
       return;
     case 'models-bucket:read':
       objects(modelsBucket, `${MODEL_UPLOAD_PREFIX}*`, ['s3:GetObject'], 'Model files');
+      objects(modelsBucket, `${BUNDLED_MODEL_PREFIX}*`, ['s3:GetObject'], 'Bundled demo model files');
       listing(modelsBucket);
       fn.addEnvironment('MODELS_BUCKET', modelsBucket.bucketName);
       return;

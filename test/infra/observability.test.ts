@@ -409,7 +409,7 @@ describe('tracing', () => {
   const lambdaFunctions = (template: Template) =>
     Object.values(template.findResources('AWS::Lambda::Function')) as Json[];
 
-  it('is off by default', () => {
+  it('is off by default in dev', () => {
     const all = lambdaFunctions(app('default').template);
     expect(all.length).toBeGreaterThanOrEqual(functionNames.length);
     for (const fn of all) expect(fn.Properties.TracingConfig).toBeUndefined();
@@ -426,6 +426,31 @@ describe('tracing', () => {
       const resource = template.toJSON().Resources[logicalId(stateless.functions[name])] as Json;
       expect(resource.Properties.TracingConfig, name).toEqual({ Mode: 'Active' });
       expect(resource.Properties.Environment.Variables.POWERTOOLS_TRACE_DISABLED).toBe('false');
+    }
+  });
+
+  it('is on in prod, where -c tracing=false turns it off', () => {
+    const traced = (context: Record<string, unknown>) => {
+      const { stateless, template } = synthesize({
+        stage: 'prod',
+        alarmEmail: 'ops@example.com',
+        ...context,
+      });
+      return functionNames.map((name) => {
+        const resource = template.toJSON().Resources[logicalId(stateless.functions[name])] as Json;
+        return [
+          resource.Properties.TracingConfig,
+          resource.Properties.Environment.Variables.POWERTOOLS_TRACE_DISABLED,
+        ];
+      });
+    };
+    for (const [config, disabled] of traced({})) {
+      expect(config).toEqual({ Mode: 'Active' });
+      expect(disabled).toBe('false');
+    }
+    for (const [config, disabled] of traced({ tracing: 'false' })) {
+      expect(config).toBeUndefined();
+      expect(disabled).toBe('true');
     }
   });
 });

@@ -13,7 +13,12 @@ import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../infra/app.ts';
 import { stageSettings } from '../../infra/stage.ts';
-import { StatefulStack } from '../../infra/stateful-stack.ts';
+import {
+  INVALID_MODEL_UPLOAD_DAYS,
+  INVALID_MODEL_UPLOAD_TAG,
+  MODEL_NONCURRENT_VERSION_DAYS,
+  StatefulStack,
+} from '../../infra/stateful-stack.ts';
 import {
   ACCOUNT_CONCURRENCY_LIMIT,
   API_THROTTLE,
@@ -294,6 +299,33 @@ describe.each(['dev', 'prod'] as const)('the %s stateful stack', (stage) => {
     }
   });
 
+  it('expires non-current model versions, lone delete markers and uploads tagged invalid', () => {
+    const { stateful, statefulTemplate } = stageApp(stage);
+    const rules = (
+      propertiesOf(statefulTemplate, logicalId(stateful.modelsBucket)).LifecycleConfiguration as {
+        Rules: Json[];
+      }
+    ).Rules;
+    expect(rules).toEqual(
+      expect.arrayContaining([
+        {
+          Status: 'Enabled',
+          NoncurrentVersionExpiration: { NoncurrentDays: MODEL_NONCURRENT_VERSION_DAYS.toDays() },
+        },
+        { Status: 'Enabled', ExpiredObjectDeleteMarker: true },
+        {
+          Status: 'Enabled',
+          Prefix: MODEL_UPLOAD_PREFIX,
+          TagFilters: [{ Key: INVALID_MODEL_UPLOAD_TAG.key, Value: INVALID_MODEL_UPLOAD_TAG.value }],
+          ExpirationInDays: INVALID_MODEL_UPLOAD_DAYS.toDays(),
+        },
+      ]),
+    );
+    // Valid model files are never expired: the only current-version expiration needs the tag.
+    const expiring = rules.filter((rule) => rule.ExpirationInDays !== undefined);
+    expect(expiring).toHaveLength(1);
+  });
+
   it('sends ObjectCreated of uploads/ in the models bucket to the model queue and of inbox/ in the batch bucket to the batch queue', () => {
     const { stateful, statefulTemplate } = stageApp(stage);
     const routesTo = [
@@ -547,6 +579,12 @@ describe.each(['dev', 'prod'] as const)('the %s stateless stack', (stage) => {
   });
 
   it('grants S3 rights on the key prefixes the code uses, the batch worker included DeleteObject of the segments it assembled', () => {
+    // Uploaded models, and the demo models the seed registers (ModelService.registerBundled).
+    const modelReads = [
+      's3:GetObject models-bucket/bundled/*',
+      's3:GetObject models-bucket/uploads/*',
+      's3:ListBucket models-bucket',
+    ];
     const expected: Record<FunctionName, string[]> = {
       public: [],
       auth: [],
@@ -556,8 +594,8 @@ describe.each(['dev', 'prod'] as const)('the %s stateless stack', (stage) => {
       reconciler: [],
       // Presigned uploads of model files (single PUTs: nothing to abort).
       models: ['s3:PutObject models-bucket/uploads/*'],
-      predict: ['s3:GetObject models-bucket/uploads/*', 's3:ListBucket models-bucket'],
-      'model-validator': ['s3:GetObject models-bucket/uploads/*', 's3:ListBucket models-bucket'],
+      predict: [...modelReads],
+      'model-validator': [...modelReads],
       // Presigned uploads into the inbox, presigned downloads of results.
       batches: ['s3:GetObject batch-bucket/results/*', 's3:PutObject batch-bucket/inbox/*'],
       'batch-worker': [
@@ -565,10 +603,9 @@ describe.each(['dev', 'prod'] as const)('the %s stateless stack', (stage) => {
         's3:DeleteObject batch-bucket/results/*.parts/*',
         's3:GetObject batch-bucket/inbox/*',
         's3:GetObject batch-bucket/results/*',
-        's3:GetObject models-bucket/uploads/*',
         's3:ListBucket batch-bucket',
-        's3:ListBucket models-bucket',
         's3:PutObject batch-bucket/results/*',
+        ...modelReads,
       ],
     };
     for (const name of functionNames) {

@@ -56,11 +56,6 @@ export interface LambdaRuntimeOptions {
   definitions?: Record<string, ContainerSettings>;
   /** Every container's environment (the variables its stack would give the function). */
   environment: Record<string, string | undefined>;
-  /**
-   * Variables for one function's containers on top of `environment`, asked at each container start
-   * (the tests point each function at an AWS endpoint of its own, to check its calls against its role).
-   */
-  environmentFor?: (name: string) => Record<string, string>;
   /** Raises or lowers every function's container limit (the bench raises it). */
   maxContainers?: number;
   log?: (line: string) => void;
@@ -122,7 +117,7 @@ export function startLambdaRuntime(options: LambdaRuntimeOptions): LambdaRuntime
       options.bundles.container,
       [options.bundles.entry(name), name, String(definition.timeoutSeconds), String(definition.memoryMb)],
       {
-        env: { ...options.environment, ...options.environmentFor?.(name) },
+        env: options.environment,
         // Not the parent's flags (a test runner's loaders); source maps make stack traces readable.
         execArgv: ['--enable-source-maps'],
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

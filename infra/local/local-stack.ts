@@ -30,11 +30,6 @@ export interface LocalStackOptions {
   visibilityTimeoutSeconds?: number;
   /** Extra environment for the functions (configuration they read at cold start). */
   environment?: Record<string, string>;
-  /**
-   * Extra environment for one function's containers, given the provisioned resources (the tests give
-   * each function AWS endpoints of its own, see test/support/iam-check.ts).
-   */
-  functionEnvironment?: (name: string, resources: LocalResources) => Record<string, string>;
   /** Containers per function (each function's `maxLocalContainers` unless set). */
   maxContainers?: number;
   /** Whether the S3 endpoint delivers bucket notifications (SeaweedFS has none). Default true. */
@@ -109,11 +104,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     runtime = startLambdaRuntime({
       bundles,
       environment: { ...process.env },
-      ...(options.functionEnvironment
-        ? {
-            environmentFor: (name: string) => options.functionEnvironment?.(name, resources) ?? {},
-          }
-        : {}),
       ...(options.maxContainers ? { maxContainers: options.maxContainers } : {}),
       log,
     });

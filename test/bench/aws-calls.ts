@@ -17,18 +17,102 @@
 import {
   Agent,
   createServer,
+  type IncomingHttpHeaders,
   type IncomingMessage,
+  type OutgoingHttpHeaders,
   request,
   type Server,
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { classify, forwardedHeaders } from '../support/aws-requests.ts';
 
 export type AwsService = 'dynamodb' | 's3' | 'sqs';
 
 /** Requests per `service:Command`. */
 export type CallCounts = Record<string, number>;
+
+/** Headers that belong to one connection, not to the request or answer being forwarded. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  // This server has already answered `100 Continue` itself (Node does unless told otherwise).
+  'expect',
+]);
+
+/** `service:Command` of one request, or undefined for a presigned URL (not a function's SDK call). */
+export function classify(method: string, url: string, headers: IncomingHttpHeaders): string | undefined {
+  const target = headers['x-amz-target'];
+  if (typeof target === 'string') {
+    const [prefix = '', command = 'unknown'] = target.split('.', 2);
+    if (prefix.startsWith('DynamoDB')) return `dynamodb:${command}`;
+    if (prefix === 'AmazonSQS') return `sqs:${command}`;
+    return `${prefix.toLowerCase()}:${command}`;
+  }
+  const parsed = new URL(url, 'http://proxy');
+  const query = parsed.searchParams;
+  if (query.has('X-Amz-Signature')) return undefined;
+  // The SQS query protocol, should a client still speak it.
+  const action = query.get('Action');
+  if (action && /^\/(\d{12}\/[^/]+\/?)?$/.test(parsed.pathname)) return `sqs:${action}`;
+  const xId = query.get('x-id');
+  if (xId) return `s3:${xId}`;
+  return `s3:${s3Command(method.toUpperCase(), parsed, headers)}`;
+}
+
+function s3Command(method: string, url: URL, headers: IncomingHttpHeaders): string {
+  const query = url.searchParams;
+  const [, bucket = '', ...keyParts] = url.pathname.split('/');
+  const hasKey = keyParts.join('/') !== '';
+  if (!bucket) return method === 'GET' ? 'ListBuckets' : `${method}Service`;
+  if (!hasKey) {
+    if (method === 'GET') {
+      if (query.has('uploads')) return 'ListMultipartUploads';
+      if (query.has('notification')) return 'GetBucketNotificationConfiguration';
+      if (query.has('cors')) return 'GetBucketCors';
+      if (query.has('location')) return 'GetBucketLocation';
+      return query.get('list-type') === '2' ? 'ListObjectsV2' : 'ListObjects';
+    }
+    if (method === 'HEAD') return 'HeadBucket';
+    if (method === 'PUT') {
+      if (query.has('notification')) return 'PutBucketNotificationConfiguration';
+      if (query.has('cors')) return 'PutBucketCors';
+      if (query.has('lifecycle')) return 'PutBucketLifecycleConfiguration';
+      return 'CreateBucket';
+    }
+    if (method === 'POST' && query.has('delete')) return 'DeleteObjects';
+    if (method === 'DELETE') return 'DeleteBucket';
+    return `${method}Bucket`;
+  }
+  const uploadId = query.has('uploadId');
+  switch (method) {
+    case 'GET':
+      return uploadId ? 'ListParts' : 'GetObject';
+    case 'HEAD':
+      return 'HeadObject';
+    case 'PUT':
+      if (uploadId) return headers['x-amz-copy-source'] ? 'UploadPartCopy' : 'UploadPart';
+      return headers['x-amz-copy-source'] ? 'CopyObject' : 'PutObject';
+    case 'POST':
+      if (query.has('uploads')) return 'CreateMultipartUpload';
+      return uploadId ? 'CompleteMultipartUpload' : 'PostObject';
+    case 'DELETE':
+      return uploadId ? 'AbortMultipartUpload' : 'DeleteObject';
+    default:
+      return `${method}Object`;
+  }
+}
+
+function forwardedHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers))
+    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+  return out;
+}
 
 export class AwsCallCounter {
   private counts = new Map<string, number>();

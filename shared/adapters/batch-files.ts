@@ -11,6 +11,7 @@ import { parse } from 'csv-parse';
 import type { BatchFilesPort, RawRow, SegmentWriter } from '../batches/ports.ts';
 import type { BatchFormat } from '../domain/batches.ts';
 import type { DeclaredFile } from '../domain/uploads.ts';
+import { logger } from '../observability/logger.ts';
 import type { S3Files } from './s3-files.ts';
 
 export class S3BatchFiles implements BatchFilesPort {
@@ -102,14 +103,34 @@ export class S3BatchFiles implements BatchFilesPort {
         throw error;
       }
     }
-    if (segments.length) {
-      await this.client.send(
-        new DeleteObjectsCommand({
-          Bucket: this.bucket,
-          Delete: { Objects: segments.map((Key) => ({ Key })) },
-        }),
-      );
+    if (segments.length) await this.deleteSegments(segments);
+  }
+
+  /**
+   * Removes assembled segments. DeleteObjects answers 200 even when keys were not deleted (each one
+   * AccessDenied, say, in `Errors`): those are logged, with their count, and left to the bucket's
+   * lifecycle rule. The results file is complete by then, so the run does not fail for them.
+   * Returns how many were not deleted.
+   */
+  async deleteSegments(segments: string[]): Promise<number> {
+    const answer = await this.client.send(
+      new DeleteObjectsCommand({
+        Bucket: this.bucket,
+        Delete: { Objects: segments.map((Key) => ({ Key })), Quiet: true },
+      }),
+    );
+    const failed = answer.Errors ?? [];
+    if (failed.length > 0) {
+      logger.warn('Batch segments not deleted', {
+        bucket: this.bucket,
+        notDeleted: failed.length,
+        of: segments.length,
+        errors: failed
+          .slice(0, 10)
+          .map(({ Key, Code, Message }) => ({ key: Key, code: Code, message: Message })),
+      });
     }
+    return failed.length;
   }
 
   presignUpload(key: string, ttlSeconds: number, contentType: string, declared: DeclaredFile) {
